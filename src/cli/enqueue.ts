@@ -1,0 +1,35 @@
+import { enqueueBatch } from '../producer.ts';
+import { openDatabase, openQueue } from '../services.ts';
+import { println, type CommandIO } from './io.ts';
+import { batchSpec, setup } from './setup.ts';
+
+export interface EnqueueCommandOptions {
+  sources?: string | undefined;
+  store?: string | undefined;
+  dryRun?: boolean | undefined;
+  batch?: number | undefined;
+  json?: boolean | undefined;
+}
+
+/** `media-migrate enqueue`: the producer half of `migrate`, for workers on other processes or machines. */
+export async function enqueueCommand(opts: EnqueueCommandOptions, io: CommandIO): Promise<number> {
+  const { config, logger, res } = setup(io, ['database', 'redis']);
+  try {
+    const { db, ledger } = await openDatabase(config.database, res);
+    const spec = await batchSpec(db, config, opts);
+    const { queue } = await openQueue(config.redis, config.upload, res);
+    const r = await enqueueBatch({ db, ledger, queue, logger }, spec, { batchId: opts.batch });
+    const counts = await ledger.counts(r.batch.id);
+    if (opts.json) {
+      println(io.stdout, JSON.stringify({ batch: r.batch.id, resumed: r.resumed, enqueued: r.enqueued, ...counts }));
+    } else {
+      println(
+        io.stdout,
+        `${r.resumed ? 'Resumed' : 'Created'} batch ${r.batch.id}: ${r.enqueued} jobs enqueued, ${counts.pending} of ${counts.total} records pending. Start workers with: media-migrate worker`,
+      );
+    }
+    return 0;
+  } finally {
+    await res.close();
+  }
+}

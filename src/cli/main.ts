@@ -1,0 +1,172 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { secretsInEnv } from '../config.ts';
+import { ConfigError, ExitError, errorMessage } from '../errors.ts';
+import { scrubber } from '../logger.ts';
+import { workerCommand } from '../../workers/worker.ts';
+import { demoCommand } from './demo.ts';
+import { emulatorCommand } from './emulator.ts';
+import { enqueueCommand } from './enqueue.ts';
+import type { CommandIO } from './io.ts';
+import { migrateCommand } from './migrate.ts';
+import { retryFailedCommand } from './retry-failed.ts';
+import { rollbackCommand } from './rollback.ts';
+import { statusCommand } from './status.ts';
+
+/**
+ * argv → options → one command function. Nothing else happens here: each command is a plain function
+ * taking its options and the outside world (CommandIO), which is how the tests call them.
+ */
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+};
+
+const ENV_HELP = `
+Settings (environment):
+  DATABASE_URL      postgres://user:password@host:5432/db (the Django database)
+  DATABASE_SCHEMA   PostgreSQL schema of the app's tables (default: the search_path)
+  REDIS_URL         redis://127.0.0.1:6379 (default)
+  MEDIA_ROOT        the folder Django saved uploads in
+  CLOUDINARY_URL    cloudinary://API_KEY:API_SECRET@CLOUD_NAME (or CLOUD_NAME, API_KEY, API_SECRET)
+  DJANGO_APP_LABEL  app label of the default models (default: shop)
+  MEDIA_PREFIX      django-cloudinary-storage PREFIX (default: media/); MEDIA_TAG (default: media)
+  MAX_FILE_BYTES, UPLOAD_TIMEOUT_MS, JOB_ATTEMPTS, RETRY_BACKOFF_MS, QUEUE_PREFIX, LOG_LEVEL
+
+Exit codes: 0 done, nothing failed · 1 some records failed (or a check found a mismatch) ·
+2 a setting is wrong or a service is unreachable (the message names which).`;
+
+export function buildProgram(io: CommandIO, done: (code: Promise<number>) => void): Command {
+  const program = new Command('media-migrate')
+    .description("Move a Django app's media library into Cloudinary and point its rows at the new assets.")
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .exitOverride()
+    .addHelpText('after', ENV_HELP);
+
+  const sourcesOpt = () => new Option('--sources <file>', 'JSON file: {"sources":[{"table":"shop_productimages","column":"image","pk":"id"}]}');
+  const storeOpt = () =>
+    new Option('--store <mode>', 'what to write into the column: public_id (what django-cloudinary-storage stores) or url').choices(['public_id', 'url']).default('public_id');
+  const batchOpt = () => new Option('--batch <id>', 'batch id (see status)').argParser(int('--batch'));
+
+  program
+    .command('migrate')
+    .description('enqueue every image record, process it with in-process workers, print the summary')
+    .addOption(sourcesOpt())
+    .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
+    .option('--dry-run', 'classify every record; upload and write nothing')
+    .addOption(storeOpt())
+    .addOption(batchOpt().argParser(int('--batch')))
+    .option('--json', 'print the final figures as one JSON object instead of the summary line')
+    .addHelpText('after', '\nExample:\n  media-migrate migrate --sources sources.json --concurrency 32\n  media-migrate migrate --dry-run')
+    .action((o) => done(migrateCommand(o, io)));
+
+  program
+    .command('enqueue')
+    .description('create (or resume) a batch and enqueue its records for workers elsewhere')
+    .addOption(sourcesOpt())
+    .addOption(storeOpt())
+    .option('--dry-run', 'the workers will classify only')
+    .addOption(batchOpt())
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExample:\n  media-migrate enqueue --sources sources.json && media-migrate worker --concurrency 32')
+    .action((o) => done(enqueueCommand(o, io)));
+
+  program
+    .command('worker')
+    .description('process queued records until SIGTERM/SIGINT (run as many as you like)')
+    .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
+    .addHelpText('after', '\nExample:\n  media-migrate worker --concurrency 32')
+    .action((o) => done(workerCommand(o, io)));
+
+  program
+    .command('status')
+    .description("a batch's figures from the ledger (the latest batch by default)")
+    .addOption(batchOpt())
+    .option('--json', 'print one JSON object: batch, total, migrated, missing, skipped, failed, pending, ...')
+    .addHelpText('after', '\nExample:\n  media-migrate status --json | jq .failed')
+    .action((o) => done(statusCommand(o, io)));
+
+  program
+    .command('retry-failed')
+    .description('re-queue exactly the failed records of a batch')
+    .addOption(batchOpt())
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExample:\n  media-migrate retry-failed --batch 3 && media-migrate migrate --batch 3')
+    .action((o) => done(retryFailedCommand(o, io)));
+
+  program
+    .command('rollback')
+    .description('restore every row a batch changed (where it still holds what the batch wrote)')
+    .addOption(batchOpt().makeOptionMandatory())
+    .option('--delete-assets', "also delete the batch's assets from Cloudinary (those no other batch uses)")
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExample:\n  media-migrate rollback --batch 3 --delete-assets')
+    .action((o) => done(rollbackCommand(o, io)));
+
+  program
+    .command('demo')
+    .description('a self-contained run: its own schema, a media folder of real images, the bundled emulator')
+    .addOption(new Option('--images <n>', 'how many image rows to create').argParser(int('--images')).default(60))
+    .addOption(new Option('--latency <ms>', 'emulated upload latency').argParser((v) => Number(v)).default(40))
+    .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
+    .addHelpText('after', '\nNeeds Redis and PostgreSQL at their default local addresses (or REDIS_URL / DATABASE_URL).\nExample:\n  npm run demo\n  media-migrate demo --images 2000 --latency 250')
+    .action((o) => done(demoCommand(o, io)));
+
+  program
+    .command('emulator')
+    .description('serve the local Cloudinary API emulator (for docker compose, benchmarks, trying things out)')
+    .addOption(new Option('--port <n>', 'port').argParser(int('--port')).default(9443))
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .addHelpText('after', '\nExample:\n  media-migrate emulator --port 9443\n  CLOUDINARY_URL=cloudinary://123456789012345:emulator-secret@demo?upload_prefix=http://127.0.0.1:9443')
+    .action((o) => done(emulatorCommand(o, io)));
+
+  return program;
+}
+
+function processIO(): CommandIO {
+  const ctl = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      process.stderr.write(`\n${sig}: finishing the jobs in flight (send again to stop at once)\n`);
+      ctl.abort();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return { env: process.env, stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stderr.isTTY), signal: ctl.signal };
+}
+
+/** Runs the CLI and returns the exit code; only bin/ turns it into the process's exit. */
+export async function main(argv: string[], io: CommandIO = processIO()): Promise<number> {
+  const scrub = scrubber(secretsInEnv(io.env));
+  const fail = (code: number, lines: string[]) => {
+    for (const l of lines) io.stderr.write(`media-migrate: ${scrub(l)}\n`);
+    return code;
+  };
+  let running: Promise<number> | undefined;
+  const program = buildProgram(io, (p) => {
+    running = p;
+  });
+  try {
+    await program.parseAsync(argv);
+    if (!running) {
+      program.outputHelp();
+      return 2;
+    }
+    return await running;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+    }
+    if (err instanceof ConfigError) return fail(2, err.problems);
+    if (err instanceof ExitError) return fail(err.exitCode, [err.message]);
+    return fail(1, [errorMessage(err)]);
+  }
+}

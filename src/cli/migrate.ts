@@ -1,0 +1,70 @@
+import { summaryLine } from '../outcomes.ts';
+import { runBatch } from '../run-batch.ts';
+import { openDatabase, openQueue, openUploader } from '../services.ts';
+import { println, type CommandIO } from './io.ts';
+import { createProgress } from './progress.ts';
+import { batchSpec, setup } from './setup.ts';
+
+export interface MigrateOptions {
+  sources?: string | undefined;
+  concurrency: number;
+  dryRun?: boolean | undefined;
+  store?: string | undefined;
+  batch?: number | undefined;
+  json?: boolean | undefined;
+}
+
+/**
+ * `media-migrate migrate`: the one-shot job on one machine. Exit 0 when nothing failed, 1 when a
+ * record failed, 2 when a setting is wrong (including credentials Cloudinary refuses).
+ */
+export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promise<number> {
+  const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
+  try {
+    const { db, ledger } = await openDatabase(config.database, res);
+    const spec = await batchSpec(db, config, opts);
+    const { connection, queue } = await openQueue(config.redis, config.upload, res);
+    // A dry run uploads nothing, but a wrong secret is still worth knowing before the real one.
+    const uploader = await openUploader(config.cloudinary, config.upload, res, { checkCredentials: true });
+    const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
+    const result = await runBatch(
+      {
+        db,
+        ledger,
+        queue,
+        connection,
+        uploader,
+        logger,
+        redis: config.redis,
+        upload: config.upload,
+        mediaRoot: config.mediaRoot,
+        cloudName: config.cloudinary.cloudName,
+      },
+      spec,
+      { concurrency: opts.concurrency, batchId: opts.batch, signal: io.signal, onProgress: (c) => progress.update(c) },
+    ).finally(() => progress.stop());
+
+    const { counts, batch } = result;
+    if (opts.json) {
+      println(io.stdout, JSON.stringify({ batch: batch.id, ...counts, halted: result.halted ?? null, interrupted: result.interrupted }));
+    }
+    if (result.halted) {
+      println(io.stderr, `media-migrate: batch ${batch.id} halted: ${result.halted}`);
+      println(io.stderr, `Fix the credentials, then run the same command again to resume batch ${batch.id}.`);
+      return 2;
+    }
+    if (result.interrupted) {
+      println(io.stderr, `Interrupted: batch ${batch.id} has ${counts.pending} records pending; run the same command again to resume.`);
+      return 0;
+    }
+    if (!opts.json) {
+      println(io.stdout, summaryLine(counts, { dryRun: batch.dryRun }));
+      if (counts.failed > 0) {
+        println(io.stderr, `See the failures: media-migrate status --batch ${batch.id}; re-run them: media-migrate retry-failed --batch ${batch.id}`);
+      }
+    }
+    return counts.failed > 0 ? 1 : 0;
+  } finally {
+    await res.close();
+  }
+}

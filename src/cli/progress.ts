@@ -1,0 +1,58 @@
+import cliProgress from 'cli-progress';
+import type { Writable } from 'node:stream';
+import type { Logger } from '../logger.ts';
+import type { Counts } from '../outcomes.ts';
+
+export interface Progress {
+  update(c: Counts): void;
+  stop(): void;
+}
+
+/** A bar on a terminal; elsewhere (CI, a log file) a structured line every few seconds. */
+export function createProgress(opts: { isTTY: boolean; stream: Writable; logger: Logger; everyMs?: number }): Progress {
+  const started = Date.now();
+  if (opts.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: opts.stream as NodeJS.WritableStream,
+        format:
+          '{bar} {percentage}% | {value}/{total} | migrated {migrated} · missing {missing} · skipped {skipped} · failed {failed} | {rate}/s',
+        hideCursor: true,
+        clearOnComplete: false,
+        etaBuffer: 50,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started_ = false;
+    return {
+      update(c) {
+        const done = c.total - c.pending;
+        const rate = (done / Math.max((Date.now() - started) / 1000, 0.001)).toFixed(1);
+        const payload = { ...c, rate };
+        if (!started_) {
+          bar.start(Math.max(c.total, 1), done, payload);
+          started_ = true;
+        } else {
+          bar.setTotal(Math.max(c.total, 1));
+          bar.update(done, payload);
+        }
+      },
+      stop() {
+        if (started_) bar.stop();
+      },
+    };
+  }
+  const every = opts.everyMs ?? 5_000;
+  let last = 0;
+  return {
+    update(c) {
+      const now = Date.now();
+      if (now - last < every) return;
+      last = now;
+      const done = c.total - c.pending;
+      const pct = c.total ? Math.floor((done / c.total) * 100) : 0;
+      opts.logger.info({ ...c }, `progress ${done}/${c.total} (${pct}%)`);
+    },
+    stop() {},
+  };
+}

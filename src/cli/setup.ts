@@ -1,0 +1,38 @@
+import type { Knex } from 'knex';
+import { loadConfig, type Config, type Section } from '../config.ts';
+import type { BatchSpec } from '../ledger.ts';
+import type { Logger } from '../logger.ts';
+import { Resources } from '../resources.ts';
+import { checkSources, defaultSources, loadSourcesFile } from '../sources.ts';
+import { STORE_MODES, type StoreMode } from '../storage-convention.ts';
+import { ExitError } from '../errors.ts';
+import { loggerFor, type CommandIO } from './io.ts';
+
+/** The first steps every command shares: settings, logger, and a place to register what it opens. */
+export function setup<S extends Section>(io: CommandIO, needs: readonly S[]): { config: Config<S>; logger: Logger; res: Resources } {
+  const config = loadConfig(io.env, needs, io.cwd);
+  const logger = loggerFor(io, config.logLevel, config.secrets);
+  return { config, logger, res: new Resources() };
+}
+
+export function parseStore(value: string | undefined): StoreMode {
+  const v = (value ?? 'public_id') as StoreMode;
+  if (!STORE_MODES.includes(v)) throw new ExitError(2, `--store: expected public_id or url, got "${value}"`);
+  return v;
+}
+
+/** Sources from --sources FILE, or the seed app's three models; checked against the live schema. */
+export async function batchSpec(
+  db: Knex,
+  config: Config<'database'>,
+  opts: { sources?: string | undefined; store?: string | undefined; dryRun?: boolean | undefined },
+): Promise<BatchSpec> {
+  const sources = opts.sources ? await loadSourcesFile(opts.sources) : defaultSources(config.storage.appLabel);
+  return {
+    sources: await checkSources(db, sources),
+    store: parseStore(opts.store),
+    dryRun: Boolean(opts.dryRun),
+    prefix: config.storage.prefix,
+    tag: config.storage.tag,
+  };
+}

@@ -1,0 +1,303 @@
+import { statSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+/**
+ * Settings come from the environment (and a few CLI flags layered on top by the caller). They are
+ * parsed and checked once, here; every other module receives the typed result and never looks at
+ * `process.env`. A command asks only for the sections it uses, so `status` does not need Cloudinary.
+ */
+
+export type DatabaseClient = 'pg' | 'mysql2' | 'better-sqlite3';
+
+export interface DatabaseConfig {
+  url: string;
+  client: DatabaseClient;
+  /** PostgreSQL schema holding the app's tables and our ledger (search_path). */
+  schema: string | undefined;
+  poolMax: number;
+}
+
+export interface RedisConfig {
+  url: string;
+  /** BullMQ key prefix: lets several tools (or tests) share one Redis without seeing each other. */
+  prefix: string;
+}
+
+export interface CloudinaryConfig {
+  cloudName: string;
+  apiKey: string;
+  apiSecret: string;
+  /** API origin, `https://api.cloudinary.com` unless CLOUDINARY_URL says `upload_prefix=`. */
+  uploadPrefix: string;
+}
+
+export interface UploadConfig {
+  timeoutMs: number;
+  maxFileBytes: number;
+  /** Files above this go through the SDK's chunked `upload_large` instead of one request. */
+  chunkedAboveBytes: number;
+  attempts: number;
+  backoffMs: number;
+  rateLimitPauseMs: number;
+}
+
+export interface StorageConfig {
+  /** django-cloudinary-storage's PREFIX: MEDIA_URL without its leading slash, `media/` by default. */
+  prefix: string;
+  /** django-cloudinary-storage's MEDIA_TAG: `deleteorphanedmedia` only looks at assets with it. */
+  tag: string;
+  /** The Django app label under which the default models live (`shop` gives `shop_productimages`). */
+  appLabel: string;
+}
+
+export interface Sections {
+  database: DatabaseConfig;
+  redis: RedisConfig;
+  mediaRoot: string;
+  cloudinary: CloudinaryConfig;
+}
+export type Section = keyof Sections;
+
+export interface CommonConfig {
+  storage: StorageConfig;
+  upload: UploadConfig;
+  logLevel: string;
+  /** Every secret value we know of, so output can be scrubbed of them wherever it goes. */
+  secrets: string[];
+}
+
+export type Config<S extends Section = Section> = CommonConfig & Pick<Sections, S>;
+
+export type Env = Record<string, string | undefined>;
+
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+const MB = 1024 * 1024;
+
+const positiveInt = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: `${name}: expected a positive integer, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const commonSchema = z.object({
+  MEDIA_PREFIX: z.string().optional(),
+  MEDIA_URL: z.string().optional(),
+  MEDIA_TAG: z.string().optional(),
+  DJANGO_APP_LABEL: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || /^[A-Za-z_][A-Za-z0-9_]*$/.test(v), {
+      message: 'DJANGO_APP_LABEL: expected a Django app label such as "shop"',
+    }),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      message: 'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .optional(),
+  UPLOAD_TIMEOUT_MS: positiveInt('UPLOAD_TIMEOUT_MS', 60_000),
+  MAX_FILE_BYTES: positiveInt('MAX_FILE_BYTES', 10 * MB),
+  CHUNKED_UPLOAD_ABOVE_BYTES: positiveInt('CHUNKED_UPLOAD_ABOVE_BYTES', 20 * MB),
+  JOB_ATTEMPTS: positiveInt('JOB_ATTEMPTS', 8),
+  RETRY_BACKOFF_MS: positiveInt('RETRY_BACKOFF_MS', 1_000),
+  RATE_LIMIT_PAUSE_MS: positiveInt('RATE_LIMIT_PAUSE_MS', 60_000),
+});
+
+/** Turns Django's MEDIA_URL ("/media/") into django-cloudinary-storage's prefix ("media/"). */
+export function storagePrefix(mediaUrlOrPrefix: string): string {
+  const p = mediaUrlOrPrefix.replace(/^\/+/, '');
+  return p === '' || p.endsWith('/') ? p : `${p}/`;
+}
+
+export function databaseClientFor(url: string): DatabaseClient | undefined {
+  const scheme = url.split(':', 1)[0]?.toLowerCase();
+  if (scheme === 'postgres' || scheme === 'postgresql') return 'pg';
+  if (scheme === 'mysql' || scheme === 'mariadb') return 'mysql2';
+  if (scheme === 'sqlite' || scheme === 'file') return 'better-sqlite3';
+  return undefined;
+}
+
+function parseDatabase(env: Env, problems: string[], secrets: string[]): DatabaseConfig | undefined {
+  const url = env.DATABASE_URL?.trim();
+  if (!url) {
+    problems.push('DATABASE_URL: not set (expected postgres://user:password@host:5432/dbname)');
+    return undefined;
+  }
+  const client = databaseClientFor(url);
+  if (!client) {
+    problems.push('DATABASE_URL: unsupported scheme (expected postgres://, mysql:// or sqlite://)');
+    return undefined;
+  }
+  let schema = env.DATABASE_SCHEMA?.trim() || undefined;
+  if (client !== 'better-sqlite3') {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      problems.push('DATABASE_URL: not a valid URL');
+      return undefined;
+    }
+    if (parsed.password) secrets.push(decodeURIComponent(parsed.password), parsed.password);
+    schema ??= parsed.searchParams.get('schema') ?? undefined;
+  }
+  if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(schema)) {
+    problems.push('DATABASE_SCHEMA: expected a plain schema name such as "public"');
+  }
+  const poolMax = Number(env.DATABASE_POOL_MAX ?? 10);
+  if (!Number.isInteger(poolMax) || poolMax < 1) problems.push('DATABASE_POOL_MAX: expected a positive integer');
+  return { url, client, schema, poolMax };
+}
+
+function parseRedis(env: Env, problems: string[], secrets: string[]): RedisConfig | undefined {
+  const url = env.REDIS_URL?.trim() || DEFAULT_REDIS_URL;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    problems.push('REDIS_URL: not a valid URL (expected redis://host:6379)');
+    return undefined;
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    problems.push('REDIS_URL: expected a redis:// or rediss:// URL');
+    return undefined;
+  }
+  if (parsed.password) secrets.push(decodeURIComponent(parsed.password), parsed.password);
+  const prefix = env.QUEUE_PREFIX?.trim() || 'media-migrate';
+  if (prefix.includes(':') || /\s/.test(prefix)) problems.push('QUEUE_PREFIX: must not contain ":" or spaces');
+  return { url, prefix };
+}
+
+function parseMediaRoot(env: Env, problems: string[], cwd: string): string | undefined {
+  const raw = env.MEDIA_ROOT?.trim();
+  if (!raw) {
+    problems.push("MEDIA_ROOT: not set (expected the Django MEDIA_ROOT folder holding the app's uploads)");
+    return undefined;
+  }
+  const abs = resolve(cwd, raw);
+  try {
+    if (!statSync(abs).isDirectory()) {
+      problems.push(`MEDIA_ROOT: ${abs} is not a directory`);
+      return undefined;
+    }
+    // Containment checks compare real paths, so the root itself must be resolved once here.
+    return realpathSync(abs);
+  } catch {
+    problems.push(`MEDIA_ROOT: ${abs} does not exist`);
+    return undefined;
+  }
+}
+
+export function parseCloudinaryUrl(value: string): Omit<CloudinaryConfig, 'uploadPrefix'> & { uploadPrefix?: string } {
+  // The message never echoes the value: it holds the secret.
+  const bad = new ConfigError([
+    'CLOUDINARY_URL: expected cloudinary://API_KEY:API_SECRET@CLOUD_NAME (optionally ?upload_prefix=https://host)',
+  ]);
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw bad;
+  }
+  if (u.protocol !== 'cloudinary:' || !u.username || !u.password || !u.hostname) throw bad;
+  const uploadPrefix = u.searchParams.get('upload_prefix') ?? undefined;
+  if (uploadPrefix !== undefined && !/^https?:\/\/[^/]+/.test(uploadPrefix)) {
+    throw new ConfigError(['CLOUDINARY_URL: upload_prefix must be an http:// or https:// origin']);
+  }
+  return {
+    cloudName: decodeURIComponent(u.hostname),
+    apiKey: decodeURIComponent(u.username),
+    apiSecret: decodeURIComponent(u.password),
+    ...(uploadPrefix ? { uploadPrefix: uploadPrefix.replace(/\/+$/, '') } : {}),
+  };
+}
+
+function parseCloudinary(env: Env, problems: string[], secrets: string[]): CloudinaryConfig | undefined {
+  const url = env.CLOUDINARY_URL?.trim();
+  let parsed: ReturnType<typeof parseCloudinaryUrl> | undefined;
+  if (url) {
+    try {
+      parsed = parseCloudinaryUrl(url);
+    } catch (err) {
+      problems.push(...(err as ConfigError).problems);
+      return undefined;
+    }
+  } else {
+    // The seed app's own settings names, and the ones django-cloudinary-storage reads.
+    const cloudName = env.CLOUD_NAME ?? env.CLOUDINARY_CLOUD_NAME;
+    const apiKey = env.API_KEY ?? env.CLOUDINARY_API_KEY;
+    const apiSecret = env.API_SECRET ?? env.CLOUDINARY_API_SECRET;
+    if (!cloudName || !apiKey || !apiSecret) {
+      problems.push('CLOUDINARY_URL: not set (or set CLOUD_NAME, API_KEY and API_SECRET)');
+      return undefined;
+    }
+    parsed = { cloudName, apiKey, apiSecret };
+  }
+  secrets.push(parsed.apiSecret, encodeURIComponent(parsed.apiSecret));
+  return { uploadPrefix: 'https://api.cloudinary.com', ...parsed };
+}
+
+/**
+ * Parses the settings a command needs. Collects every problem, then throws one ConfigError listing
+ * them, one line each, so a user fixes them in one go.
+ */
+export function loadConfig<S extends Section>(env: Env, needs: readonly S[], cwd = process.cwd()): Config<S> {
+  const problems: string[] = [];
+  const secrets: string[] = [];
+  const common = commonSchema.safeParse(env);
+  if (!common.success) problems.push(...common.error.issues.map((i) => i.message));
+
+  const sections: Partial<Sections> = {};
+  const need = new Set<Section>(needs);
+  if (need.has('database')) sections.database = parseDatabase(env, problems, secrets);
+  if (need.has('redis')) sections.redis = parseRedis(env, problems, secrets);
+  if (need.has('mediaRoot')) sections.mediaRoot = parseMediaRoot(env, problems, cwd);
+  if (need.has('cloudinary')) sections.cloudinary = parseCloudinary(env, problems, secrets);
+
+  if (problems.length > 0 || !common.success) throw new ConfigError(problems);
+  const c = common.data;
+  return {
+    storage: {
+      prefix: storagePrefix(c.MEDIA_PREFIX ?? c.MEDIA_URL ?? 'media/'),
+      tag: c.MEDIA_TAG ?? 'media',
+      appLabel: c.DJANGO_APP_LABEL ?? 'shop',
+    },
+    upload: {
+      timeoutMs: c.UPLOAD_TIMEOUT_MS,
+      maxFileBytes: c.MAX_FILE_BYTES,
+      chunkedAboveBytes: c.CHUNKED_UPLOAD_ABOVE_BYTES,
+      attempts: c.JOB_ATTEMPTS,
+      backoffMs: c.RETRY_BACKOFF_MS,
+      rateLimitPauseMs: c.RATE_LIMIT_PAUSE_MS,
+    },
+    logLevel: c.LOG_LEVEL ?? 'info',
+    secrets: [...new Set(secrets.filter((s) => s.length >= 4))],
+    ...(sections as Pick<Sections, S>),
+  };
+}
+
+/**
+ * Secrets as they appear in the environment, found without validating anything, so even the error
+ * that reports a bad setting can be scrubbed of them.
+ */
+export function secretsInEnv(env: Env): string[] {
+  const out: string[] = [];
+  for (const key of ['API_SECRET', 'CLOUDINARY_API_SECRET', 'DASHBOARD_PASSWORD']) {
+    const v = env[key];
+    if (v) out.push(v);
+  }
+  for (const key of ['CLOUDINARY_URL', 'DATABASE_URL', 'REDIS_URL']) {
+    const v = env[key];
+    const m = v ? /^[a-z0-9+.-]+:\/\/[^:/@]*:([^@]+)@/i.exec(v) : null;
+    if (m?.[1]) out.push(m[1], decodeURIComponent(m[1]));
+  }
+  return [...new Set(out.filter((s) => s.length >= 4))];
+}

@@ -1,0 +1,94 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EmulatorContext } from './context.ts';
+import { contentTypeFor, isKnownFormat } from './image.ts';
+import { writeEmpty } from './reply.ts';
+import type { StoredAsset } from './store.ts';
+
+const DELIVERY_TYPES = new Set(['image', 'raw', 'video']);
+const VERSION = /^v\d+$/;
+const URL_SIGNATURE = /^s--[A-Za-z0-9_-]{8,32}--$/;
+/** A transformation segment is comma-separated `key_value` components: `c_fill,w_100`, `t_thumb`. */
+const TRANSFORMATION = /^(?:\$?[a-z][a-z0-9]*_[^,/]*)(?:,\$?[a-z][a-z0-9]*_[^,/]*)*$/;
+
+function notFound(res: ServerResponse): void {
+  writeEmpty(res, 404, { 'X-Cld-Error': 'Resource not found' });
+}
+
+function lookup(ctx: EmulatorContext, resourceType: string, candidate: string): StoredAsset | undefined {
+  const exact = ctx.store.get(resourceType, candidate);
+  if (exact) return exact;
+  const dot = candidate.lastIndexOf('.');
+  if (dot <= 0 || candidate.indexOf('/', dot) >= 0) return undefined;
+  const ext = candidate.slice(dot + 1);
+  if (!isKnownFormat(ext)) return undefined;
+  return ctx.store.get(resourceType, candidate.slice(0, dot));
+}
+
+/**
+ * Everything after `/<cloud>/<type>/upload/`: optional signature, transformations and version,
+ * then the public_id (may contain folders) with an optional extension. Longest public_id wins, so
+ * a folder that happens to look like a transformation still resolves.
+ */
+function resolve(ctx: EmulatorContext, resourceType: string, segments: string[]): StoredAsset | undefined {
+  const versionAt = segments.findIndex((s) => VERSION.test(s));
+  if (versionAt >= 0 && versionAt < segments.length - 1) {
+    const found = lookup(ctx, resourceType, segments.slice(versionAt + 1).join('/'));
+    if (found) return found;
+  }
+  for (let i = 0; i < segments.length; i++) {
+    const found = lookup(ctx, resourceType, segments.slice(i).join('/'));
+    if (found) return found;
+    const seg = segments[i] as string;
+    if (!(VERSION.test(seg) || URL_SIGNATURE.test(seg) || TRANSFORMATION.test(seg))) return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * `GET|HEAD /<cloud>/<image|raw|video>/upload/...`: the original bytes whatever transformation or
+ * extension was asked for (the emulator does not transcode), with Cloudinary's quoted-MD5 ETag.
+ */
+export function handleDelivery(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse, segments: string[]): void {
+  const [cloud, resourceType, type, ...rest] = segments;
+  if (cloud !== ctx.cloudName || resourceType === undefined || !DELIVERY_TYPES.has(resourceType) || type !== 'upload') {
+    notFound(res);
+    return;
+  }
+  const asset = resolve(ctx, resourceType, rest);
+  if (!asset) {
+    notFound(res);
+    return;
+  }
+  const etag = `"${asset.etag}"`;
+  const format = resourceType === 'raw' ? (asset.publicId.split('.').pop() ?? '') : asset.format;
+  const headers: Record<string, string> = {
+    'Content-Type': contentTypeFor(format),
+    ETag: etag,
+    'Last-Modified': asset.createdAt.toUTCString(),
+    'Cache-Control': 'public, max-age=2592000',
+    'Accept-Ranges': 'none',
+  };
+  if (req.headers['if-none-match'] === etag) {
+    if (!res.destroyed) {
+      res.writeHead(304, headers);
+      res.end();
+    }
+    return;
+  }
+  headers['Content-Length'] = String(asset.bytes);
+  if (res.destroyed) return;
+  res.writeHead(200, headers);
+  res.end(req.method === 'HEAD' ? undefined : asset.data);
+}
+
+/** Splits and decodes a path; undefined when a segment is not valid percent-encoding. */
+export function pathSegments(path: string): string[] | undefined {
+  try {
+    return path
+      .split('/')
+      .filter((s) => s !== '')
+      .map((s) => decodeURIComponent(s));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,81 @@
+import { imageSize } from 'image-size';
+
+/**
+ * image-size detector type -> Cloudinary format name. Types Cloudinary does not take as images
+ * (dds, ktx, icns, cur, j2c, pnm) are left out, so they answer "Invalid image file" as in the cloud.
+ */
+const FORMATS: Record<string, string> = {
+  jpg: 'jpg',
+  png: 'png',
+  gif: 'gif',
+  webp: 'webp',
+  bmp: 'bmp',
+  tiff: 'tiff',
+  svg: 'svg',
+  ico: 'ico',
+  heif: 'heif',
+  heic: 'heic',
+  avif: 'avif',
+  psd: 'psd',
+  jp2: 'jp2',
+  jxl: 'jxl',
+  'jxl-stream': 'jxl',
+  tga: 'tga',
+};
+
+const CONTENT_TYPES: Record<string, string> = {
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  bmp: 'image/bmp',
+  tiff: 'image/tiff',
+  tif: 'image/tiff',
+  svg: 'image/svg+xml',
+  ico: 'image/x-icon',
+  heif: 'image/heif',
+  heic: 'image/heic',
+  avif: 'image/avif',
+  psd: 'image/vnd.adobe.photoshop',
+  jp2: 'image/jp2',
+  jxl: 'image/jxl',
+  tga: 'image/x-tga',
+  pdf: 'application/pdf',
+  txt: 'text/plain',
+  json: 'application/json',
+  csv: 'text/csv',
+  zip: 'application/zip',
+  mp4: 'video/mp4',
+  webm: 'video/webm',
+  mov: 'video/quicktime',
+  mp3: 'audio/mpeg',
+};
+
+export interface ImageInfo {
+  format: string;
+  width: number;
+  height: number;
+}
+
+/** Only headers are parsed, so this stays cheap even for the 100 MB limit. */
+export function probeImage(data: Buffer): ImageInfo | undefined {
+  if (data.length === 0) return undefined;
+  try {
+    const size = imageSize(data);
+    const format = size.type === undefined ? undefined : FORMATS[size.type];
+    // A zero dimension means a header-shaped accident (TGA's signature is mostly zero bytes).
+    if (!format || !(size.width > 0) || !(size.height > 0)) return undefined;
+    return { format, width: size.width, height: size.height };
+  } catch {
+    return undefined;
+  }
+}
+
+export function contentTypeFor(format: string): string {
+  return CONTENT_TYPES[format.toLowerCase()] ?? 'application/octet-stream';
+}
+
+export function isKnownFormat(ext: string): boolean {
+  return ext.toLowerCase() in CONTENT_TYPES;
+}

@@ -1,0 +1,80 @@
+import type { Knex } from 'knex';
+
+/**
+ * The ledger's schema, versioned with knex's migrator. Names start with `media_migrate_` so they cannot
+ * collide with a Django app's tables (which are `<app_label>_<model>`), and the migrations list lives
+ * in code so it works the same from a clone, an npm install or a Docker image.
+ */
+export const BATCHES = 'media_migrate_batches';
+export const RECORDS = 'media_migrate_records';
+export const MIGRATIONS_TABLE = 'media_migrate_knex_migrations';
+
+const migrations: Record<string, Knex.Migration> = {
+  '0001_ledger': {
+    async up(db) {
+      await db.schema.createTable(BATCHES, (t) => {
+        t.increments('id').primary();
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp('enqueued_at', { useTz: true }).nullable();
+        t.timestamp('rolled_back_at', { useTz: true }).nullable();
+        t.text('sources').notNullable();
+        t.string('store', 16).notNullable();
+        t.boolean('dry_run').notNullable().defaultTo(false);
+        t.string('prefix', 255).notNullable();
+        t.string('tag', 255).notNullable();
+        t.text('halted_reason').nullable();
+      });
+      await db.schema.createTable(RECORDS, (t) => {
+        t.bigIncrements('id').primary();
+        t.integer('batch_id').unsigned().notNullable().references('id').inTable(BATCHES).onDelete('CASCADE');
+        t.string('source_table', 128).notNullable();
+        t.string('source_column', 128).notNullable();
+        t.string('pk', 191).notNullable();
+        t.string('outcome', 16).notNullable().defaultTo('pending');
+        t.string('reason', 32).nullable();
+        t.text('detail').nullable();
+        t.text('old_value').nullable();
+        t.text('new_value').nullable();
+        t.string('public_id', 255).nullable();
+        t.string('etag', 64).nullable();
+        t.bigInteger('bytes').nullable();
+        t.boolean('reused').nullable();
+        t.integer('attempts').notNullable().defaultTo(0);
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp('finished_at', { useTz: true }).nullable();
+        t.timestamp('rolled_back_at', { useTz: true }).nullable();
+        t.unique(['batch_id', 'source_table', 'source_column', 'pk'], { indexName: 'media_migrate_records_identity' });
+        t.index(['batch_id', 'outcome'], 'media_migrate_records_batch_outcome');
+        t.index(['source_table', 'source_column', 'pk'], 'media_migrate_records_row');
+        t.index(['public_id'], 'media_migrate_records_public_id');
+        t.index(['batch_id', 'finished_at'], 'media_migrate_records_batch_finished');
+      });
+    },
+    async down(db) {
+      await db.schema.dropTableIfExists(RECORDS);
+      await db.schema.dropTableIfExists(BATCHES);
+    },
+  },
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    return Object.keys(migrations).sort();
+  },
+  getMigrationName(name) {
+    return name;
+  },
+  async getMigration(name) {
+    const m = migrations[name];
+    if (!m) throw new Error(`unknown ledger migration ${name}`);
+    return m;
+  },
+};
+
+export async function migrateLedger(db: Knex): Promise<void> {
+  await db.migrate.latest({
+    migrationSource,
+    tableName: MIGRATIONS_TABLE,
+  });
+}

@@ -1,0 +1,375 @@
+import type { Knex } from 'knex';
+import { BATCHES, RECORDS, migrateLedger } from './ledger-migrations.ts';
+import { emptyCounts, type Counts, type FinalOutcome, Outcome, type Reason } from './outcomes.ts';
+import type { CheckedSource, Source } from './sources.ts';
+import type { StoreMode } from './storage-convention.ts';
+
+/**
+ * The durable record of a migration, in the app's own database: one row per batch, one row per
+ * (batch, table, column, pk). Every count anyone sees comes from here, so it survives losing Redis,
+ * and every change to an app row is written in the same transaction as its ledger row.
+ */
+
+export interface BatchSpec {
+  sources: CheckedSource[];
+  store: StoreMode;
+  dryRun: boolean;
+  prefix: string;
+  tag: string;
+}
+
+export interface Batch extends BatchSpec {
+  id: number;
+  createdAt: Date;
+  enqueuedAt: Date | undefined;
+  rolledBackAt: Date | undefined;
+  haltedReason: string | undefined;
+}
+
+export interface RecordRef {
+  batchId: number;
+  table: string;
+  column: string;
+  pk: string;
+}
+
+export interface LedgerRecord extends RecordRef {
+  id: number;
+  outcome: Outcome;
+  reason: Reason | undefined;
+  detail: string | undefined;
+  oldValue: string | undefined;
+  newValue: string | undefined;
+  publicId: string | undefined;
+  etag: string | undefined;
+  bytes: number | undefined;
+  attempts: number;
+  updatedAt: Date;
+  finishedAt: Date | undefined;
+  rolledBackAt: Date | undefined;
+}
+
+export interface Finish {
+  outcome: FinalOutcome;
+  reason: Reason;
+  detail?: string | undefined;
+  oldValue?: string | undefined;
+  newValue?: string | undefined;
+  publicId?: string | undefined;
+  etag?: string | undefined;
+  bytes?: number | undefined;
+  reused?: boolean | undefined;
+  attempts?: number | undefined;
+}
+
+export interface SourceCounts extends Counts {
+  table: string;
+  column: string;
+}
+
+type Row = Record<string, unknown>;
+
+const date = (v: unknown): Date | undefined => (v == null ? undefined : v instanceof Date ? v : new Date(String(v).replace(' ', 'T') + (String(v).includes('Z') || /[+-]\d\d:?\d\d$/.test(String(v)) ? '' : 'Z')));
+const str = (v: unknown): string | undefined => (v == null ? undefined : String(v));
+const num = (v: unknown): number | undefined => (v == null ? undefined : Number(v));
+
+function toBatch(r: Row): Batch {
+  return {
+    id: Number(r.id),
+    createdAt: date(r.created_at)!,
+    enqueuedAt: date(r.enqueued_at),
+    rolledBackAt: date(r.rolled_back_at),
+    haltedReason: str(r.halted_reason),
+    sources: JSON.parse(String(r.sources)) as CheckedSource[],
+    store: String(r.store) as StoreMode,
+    dryRun: Boolean(r.dry_run),
+    prefix: String(r.prefix),
+    tag: String(r.tag),
+  };
+}
+
+function toRecord(r: Row): LedgerRecord {
+  return {
+    id: Number(r.id),
+    batchId: Number(r.batch_id),
+    table: String(r.source_table),
+    column: String(r.source_column),
+    pk: String(r.pk),
+    outcome: String(r.outcome) as Outcome,
+    reason: str(r.reason) as Reason | undefined,
+    detail: str(r.detail),
+    oldValue: str(r.old_value),
+    newValue: str(r.new_value),
+    publicId: str(r.public_id),
+    etag: str(r.etag),
+    bytes: num(r.bytes),
+    attempts: Number(r.attempts ?? 0),
+    updatedAt: date(r.updated_at)!,
+    finishedAt: date(r.finished_at),
+    rolledBackAt: date(r.rolled_back_at),
+  };
+}
+
+/** Outcomes a new attempt may overwrite. Anything else is final and a replayed job must keep it. */
+const OPEN = [Outcome.pending, Outcome.failed];
+
+export class Ledger {
+  constructor(readonly db: Knex) {}
+
+  migrate(): Promise<void> {
+    return migrateLedger(this.db);
+  }
+
+  async createBatch(spec: BatchSpec): Promise<Batch> {
+    const [row] = await this.db(BATCHES)
+      .insert({
+        sources: JSON.stringify(spec.sources),
+        store: spec.store,
+        dry_run: spec.dryRun,
+        prefix: spec.prefix,
+        tag: spec.tag,
+      })
+      .returning('*');
+    // MySQL has no RETURNING: knex then hands back the new id instead of the row.
+    if (row && typeof row === 'object') return toBatch(row as Row);
+    const batch = await this.getBatch(Number(row));
+    if (!batch) throw new Error('batch vanished right after insert');
+    return batch;
+  }
+
+  async getBatch(id: number): Promise<Batch | undefined> {
+    const r = await this.db(BATCHES).where({ id }).first();
+    return r ? toBatch(r) : undefined;
+  }
+
+  async latestBatch(): Promise<Batch | undefined> {
+    const r = await this.db(BATCHES).orderBy('id', 'desc').first();
+    return r ? toBatch(r) : undefined;
+  }
+
+  async listBatches(limit = 50): Promise<Batch[]> {
+    const rows = await this.db(BATCHES).orderBy('id', 'desc').limit(limit);
+    return rows.map(toBatch);
+  }
+
+  /**
+   * The newest batch with the same settings that is not finished: running `migrate` again resumes it
+   * rather than starting over. A batch is unfinished while its scan is incomplete or a record is pending.
+   */
+  async findResumable(spec: BatchSpec): Promise<Batch | undefined> {
+    const rows = await this.db(BATCHES)
+      .where({ store: spec.store, dry_run: spec.dryRun, prefix: spec.prefix, tag: spec.tag, sources: JSON.stringify(spec.sources) })
+      .whereNull('rolled_back_at')
+      .orderBy('id', 'desc')
+      .limit(1);
+    const b = rows[0] ? toBatch(rows[0]) : undefined;
+    if (!b) return undefined;
+    if (!b.enqueuedAt) return b;
+    const pending = await this.db(RECORDS).where({ batch_id: b.id, outcome: Outcome.pending }).first('id');
+    return pending ? b : undefined;
+  }
+
+  async markEnqueued(batchId: number): Promise<void> {
+    await this.db(BATCHES).where({ id: batchId }).update({ enqueued_at: this.db.fn.now() });
+  }
+
+  async halt(batchId: number, reason: string): Promise<void> {
+    await this.db(BATCHES).where({ id: batchId }).update({ halted_reason: reason });
+  }
+
+  async clearHalt(batchId: number): Promise<void> {
+    await this.db(BATCHES).where({ id: batchId }).update({ halted_reason: null });
+  }
+
+  /** Idempotent: records already in the ledger for this batch are left as they are. */
+  async addPending(batchId: number, source: Source, pks: readonly string[]): Promise<void> {
+    if (pks.length === 0) return;
+    await this.db(RECORDS)
+      .insert(pks.map((pk) => ({ batch_id: batchId, source_table: source.table, source_column: source.column, pk })))
+      .onConflict(['batch_id', 'source_table', 'source_column', 'pk'])
+      .ignore();
+  }
+
+  async pendingAmong(batchId: number, source: Source, pks: readonly string[]): Promise<Set<string>> {
+    if (pks.length === 0) return new Set();
+    const rows = await this.db(RECORDS)
+      .where({ batch_id: batchId, source_table: source.table, source_column: source.column, outcome: Outcome.pending })
+      .whereIn('pk', [...pks])
+      .select('pk');
+    return new Set(rows.map((r: Row) => String(r.pk)));
+  }
+
+  /** Pending records in id order, a page at a time (keyset on id, so memory stays flat). */
+  async pendingPage(batchId: number, afterId: number, limit: number): Promise<LedgerRecord[]> {
+    const rows = await this.db(RECORDS)
+      .where({ batch_id: batchId, outcome: Outcome.pending })
+      .andWhere('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit);
+    return rows.map(toRecord);
+  }
+
+  async getRecord(ref: RecordRef, db: Knex = this.db): Promise<LedgerRecord | undefined> {
+    const r = await db(RECORDS)
+      .where({ batch_id: ref.batchId, source_table: ref.table, source_column: ref.column, pk: ref.pk })
+      .first();
+    return r ? toRecord(r) : undefined;
+  }
+
+  /** Locks the record's ledger row for the rest of the transaction, so two runs of one job serialise. */
+  async lockRecord(trx: Knex.Transaction, id: number): Promise<LedgerRecord | undefined> {
+    let q = trx(RECORDS).where({ id });
+    if (trx.client.config.client !== 'better-sqlite3') q = q.forUpdate();
+    const r = await q.first();
+    return r ? toRecord(r) : undefined;
+  }
+
+  /**
+   * Notes an attempt before the upload, with the public_id it will create: if the process dies right
+   * after the upload, the asset is still known, and nobody deletes it as an orphan while we work.
+   */
+  async noteAttempt(id: number, fields: { publicId?: string; oldValue?: string; detail?: string }): Promise<void> {
+    await this.db(RECORDS)
+      .where({ id })
+      .whereIn('outcome', OPEN)
+      .update({
+        ...(fields.publicId !== undefined ? { public_id: fields.publicId } : {}),
+        ...(fields.oldValue !== undefined ? { old_value: fields.oldValue } : {}),
+        ...(fields.detail !== undefined ? { detail: fields.detail } : {}),
+        attempts: this.db.raw('attempts + 1'),
+        updated_at: this.db.fn.now(),
+      });
+  }
+
+  /** A failed record that runs again (retry-failed, bull-board's retry) counts as pending meanwhile. */
+  async reopen(id: number): Promise<void> {
+    await this.db(RECORDS)
+      .where({ id, outcome: Outcome.failed })
+      .update({ outcome: Outcome.pending, finished_at: null, updated_at: this.db.fn.now() });
+  }
+
+  /** Writes a final outcome unless another run already did; returns whether this call wrote it. */
+  async finish(db: Knex, id: number, f: Finish): Promise<boolean> {
+    const n = await db(RECORDS)
+      .where({ id })
+      .whereIn('outcome', OPEN)
+      .update({
+        outcome: f.outcome,
+        reason: f.reason,
+        detail: f.detail ?? null,
+        ...(f.oldValue !== undefined ? { old_value: f.oldValue } : {}),
+        ...(f.newValue !== undefined ? { new_value: f.newValue } : {}),
+        ...(f.publicId !== undefined ? { public_id: f.publicId } : {}),
+        ...(f.etag !== undefined ? { etag: f.etag } : {}),
+        ...(f.bytes !== undefined ? { bytes: f.bytes } : {}),
+        ...(f.reused !== undefined ? { reused: f.reused } : {}),
+        updated_at: db.fn.now(),
+        finished_at: db.fn.now(),
+      });
+    return n > 0;
+  }
+
+  /** Does this row hold a value an earlier (not rolled back, not dry-run) batch wrote into it? */
+  async holdsOurValue(ref: Omit<RecordRef, 'batchId'>, value: string): Promise<boolean> {
+    const r = await this.db(`${RECORDS} as r`)
+      .join(`${BATCHES} as b`, 'b.id', 'r.batch_id')
+      .where({
+        'r.source_table': ref.table,
+        'r.source_column': ref.column,
+        'r.pk': ref.pk,
+        'r.outcome': Outcome.migrated,
+        'r.new_value': value,
+        'b.dry_run': false,
+      })
+      .whereNull('r.rolled_back_at')
+      .first('r.id');
+    return Boolean(r);
+  }
+
+  /**
+   * Is this asset wanted by any other record: one that migrated to it (and was not rolled back), or
+   * one still working towards it? Only an asset nobody wants may be deleted.
+   */
+  async isPublicIdWanted(publicId: string, exceptRecordId?: number): Promise<boolean> {
+    const q = this.db(`${RECORDS} as r`)
+      .join(`${BATCHES} as b`, 'b.id', 'r.batch_id')
+      .where({ 'r.public_id': publicId, 'b.dry_run': false })
+      .where((w) => w.where((m) => m.where('r.outcome', Outcome.migrated).whereNull('r.rolled_back_at')).orWhere('r.outcome', Outcome.pending));
+    if (exceptRecordId !== undefined) q.whereNot('r.id', exceptRecordId);
+    return Boolean(await q.first('r.id'));
+  }
+
+  async counts(batchId: number): Promise<Counts> {
+    const rows = await this.db(RECORDS).where({ batch_id: batchId }).select('outcome').count({ n: '*' }).groupBy('outcome');
+    const c = emptyCounts();
+    for (const r of rows as Row[]) {
+      const n = Number(r.n);
+      const o = String(r.outcome) as Outcome;
+      if (o in c) (c as unknown as Record<string, number>)[o] = n;
+      c.total += n;
+    }
+    return c;
+  }
+
+  async countsBySource(batchId: number): Promise<SourceCounts[]> {
+    const rows = await this.db(RECORDS)
+      .where({ batch_id: batchId })
+      .select('source_table', 'source_column', 'outcome')
+      .count({ n: '*' })
+      .groupBy('source_table', 'source_column', 'outcome');
+    const by = new Map<string, SourceCounts>();
+    for (const r of rows as Row[]) {
+      const key = `${r.source_table}.${r.source_column}`;
+      let c = by.get(key);
+      if (!c) {
+        c = { table: String(r.source_table), column: String(r.source_column), ...emptyCounts() };
+        by.set(key, c);
+      }
+      const n = Number(r.n);
+      const o = String(r.outcome) as Outcome;
+      if (o in c) (c as unknown as Record<string, number>)[o] = n;
+      c.total += n;
+    }
+    return [...by.values()];
+  }
+
+  async records(
+    batchId: number,
+    opts: { outcome?: Outcome; limit?: number; offset?: number; afterId?: number } = {},
+  ): Promise<LedgerRecord[]> {
+    const q = this.db(RECORDS).where({ batch_id: batchId });
+    if (opts.outcome) q.andWhere({ outcome: opts.outcome });
+    if (opts.afterId !== undefined) q.andWhere('id', '>', opts.afterId);
+    q.orderBy('id');
+    if (opts.limit !== undefined) q.limit(opts.limit);
+    if (opts.offset !== undefined) q.offset(opts.offset);
+    return (await q).map(toRecord);
+  }
+
+  /** Puts failed records back to pending and returns them, for `retry-failed`. */
+  async reopenFailed(batchId: number): Promise<LedgerRecord[]> {
+    return this.db.transaction(async (trx) => {
+      const rows = await trx(RECORDS).where({ batch_id: batchId, outcome: Outcome.failed }).orderBy('id');
+      if (rows.length === 0) return [];
+      await trx(RECORDS)
+        .where({ batch_id: batchId, outcome: Outcome.failed })
+        .update({ outcome: Outcome.pending, finished_at: null, updated_at: trx.fn.now() });
+      return rows.map((r: Row) => ({ ...toRecord(r), outcome: Outcome.pending }));
+    });
+  }
+
+  /** Ends every pending record of a batch as skipped/cancelled; a job that runs later replays that. */
+  async cancelPending(batchId: number): Promise<number> {
+    return this.db(RECORDS)
+      .where({ batch_id: batchId, outcome: Outcome.pending })
+      .update({ outcome: Outcome.skipped, reason: 'cancelled', finished_at: this.db.fn.now(), updated_at: this.db.fn.now() });
+  }
+
+  async markRolledBack(db: Knex, recordId: number): Promise<void> {
+    await db(RECORDS).where({ id: recordId }).update({ rolled_back_at: db.fn.now(), updated_at: db.fn.now() });
+  }
+
+  async markBatchRolledBack(batchId: number): Promise<void> {
+    await this.db(BATCHES).where({ id: batchId }).update({ rolled_back_at: this.db.fn.now() });
+  }
+}

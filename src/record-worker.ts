@@ -1,0 +1,170 @@
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { RedisConfig, UploadConfig } from './config.ts';
+import { isConnectionError } from './db.ts';
+import { CredentialsError, DatabaseUnavailableError, RateLimitedError, errorMessage } from './errors.ts';
+import type { Batch, Ledger } from './ledger.ts';
+import type { MediaLimits } from './media-file.ts';
+import { migrateRecord, recordLabel } from './migrate-record.ts';
+import { Outcome, Reason } from './outcomes.ts';
+import { QUEUE_NAME, fromJobData, type RecordJobData, type RecordJobResult, type RecordQueue } from './queue.ts';
+import type { Uploader } from './uploader.ts';
+
+export interface RecordWorkerDeps {
+  redis: RedisConfig;
+  upload: UploadConfig;
+  mediaRoot: string;
+  cloudName: string;
+  db: Knex;
+  ledger: Ledger;
+  uploader: Uploader;
+  logger: Logger;
+  /** Used for BullMQ's blocking commands: needs `maxRetriesPerRequest: null`. */
+  connection: Redis;
+  /** Used to pause the whole queue when Cloudinary refuses our credentials. */
+  queue: RecordQueue;
+  concurrency: number;
+  /** Called once when the credentials are refused: the process should stop taking work. */
+  onHalt?: (message: string) => void;
+  /** How long a stalled job (its worker died) waits before another worker takes it. */
+  stalledIntervalMs?: number;
+  lockDurationMs?: number;
+}
+
+export interface RecordWorker {
+  worker: Worker<RecordJobData, RecordJobResult>;
+  /** The credentials message, once Cloudinary refused them. */
+  halted(): string | undefined;
+  close(): Promise<void>;
+}
+
+/** How long a job waits for an unreachable database before trying again (attempts untouched). */
+const DB_WAIT_MS = 2_000;
+
+/**
+ * Wraps the record handler in a BullMQ Worker and turns each kind of failure into the queue's
+ * language: permanent → UnrecoverableError (no more attempts); rate limited → the whole queue waits
+ * and the job keeps its attempts; database unreachable → the job waits, attempts untouched; refused
+ * credentials → the queue is paused and the batch halted with one message; anything else → retried
+ * with backoff, and `failed` in the ledger once attempts run out.
+ */
+export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
+  const batches = new Map<number, Promise<Batch | undefined>>();
+  let haltMessage: string | undefined;
+  const limits: MediaLimits = {
+    maxFileBytes: deps.upload.maxFileBytes,
+    keepInMemoryUpToBytes: deps.upload.chunkedAboveBytes,
+  };
+
+  const getBatch = (id: number) => {
+    let b = batches.get(id);
+    if (!b) {
+      b = deps.ledger.getBatch(id);
+      batches.set(id, b);
+      b.catch(() => batches.delete(id));
+    }
+    return b;
+  };
+
+  const halt = async (batchId: number, message: string) => {
+    if (haltMessage) return;
+    haltMessage = message;
+    deps.logger.error({ batch: batchId }, message);
+    await deps.ledger.halt(batchId, message).catch(() => {});
+    await deps.queue.pause().catch(() => {});
+    deps.onHalt?.(message);
+  };
+
+  const processor = async (job: Job<RecordJobData, RecordJobResult>, token?: string): Promise<RecordJobResult> => {
+    const ref = fromJobData(job.data);
+    const log = deps.logger.child({ jobId: job.id, batch: ref.batchId, table: ref.table, column: ref.column, pk: ref.pk });
+    const label = recordLabel(ref);
+    if (haltMessage) {
+      // Cloudinary already refused our credentials: hand the job back untouched.
+      await worker.rateLimit(60_000);
+      throw Worker.RateLimitError();
+    }
+    try {
+      const batch = await getBatch(ref.batchId);
+      const source = batch?.sources.find((s) => s.table === ref.table && s.column === ref.column);
+      if (!batch || !source) {
+        // Identifiers in job data are only trusted when the batch lists them.
+        throw new UnrecoverableError(`${label}: not a source of batch ${ref.batchId}`);
+      }
+      const result = await migrateRecord({ batch, source, ref }, { ...deps, limits, logger: log });
+      // One line per record at debug; what an operator must act on (failed, missing) is louder.
+      const level = result.outcome === Outcome.failed ? 'warn' : result.outcome === Outcome.missing ? 'info' : 'debug';
+      log[level]({ outcome: result.outcome, reason: result.reason, publicId: result.publicId, detail: result.detail }, `record ${result.outcome}`);
+      if (result.outcome === Outcome.failed) {
+        throw new UnrecoverableError(`${recordLabel(ref, source.pk)}: ${result.reason}: ${result.detail ?? ''}`);
+      }
+      return { outcome: result.outcome, reason: result.reason, publicId: result.publicId };
+    } catch (err) {
+      if (err instanceof UnrecoverableError) throw err;
+      if (err instanceof CredentialsError) {
+        await halt(ref.batchId, err.message);
+        await worker.rateLimit(60_000);
+        throw Worker.RateLimitError();
+      }
+      if (err instanceof RateLimitedError) {
+        log.warn({ waitMs: err.retryAfterMs }, 'rate limited by Cloudinary; pausing the queue');
+        await worker.rateLimit(err.retryAfterMs);
+        throw Worker.RateLimitError();
+      }
+      if (err instanceof DatabaseUnavailableError || isConnectionError(err)) {
+        return waitForDatabase(job, token, log, err);
+      }
+      const message = `${label}: ${errorMessage(err)}`;
+      const isLast = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      log.warn({ attempt: job.attemptsMade + 1, last: isLast, error: errorMessage(err) }, 'attempt failed');
+      if (isLast) {
+        try {
+          const rec = await deps.ledger.getRecord(ref);
+          if (rec) {
+            await deps.ledger.finish(deps.db, rec.id, {
+              outcome: Outcome.failed,
+              reason: Reason.retriesExhausted,
+              detail: errorMessage(err),
+            });
+          }
+        } catch (ledgerErr) {
+          // The job must not end failed in Redis while the ledger still says pending.
+          if (isConnectionError(ledgerErr)) return waitForDatabase(job, token, log, ledgerErr);
+          throw ledgerErr;
+        }
+      }
+      throw new Error(message);
+    }
+  };
+
+  const waitForDatabase = async (
+    job: Job<RecordJobData, RecordJobResult>,
+    token: string | undefined,
+    log: Logger,
+    err: unknown,
+  ): Promise<never> => {
+    const wait = DB_WAIT_MS + Math.floor(Math.random() * DB_WAIT_MS);
+    log.warn({ waitMs: wait, error: errorMessage(err) }, 'database unreachable; the job waits for it');
+    await job.moveToDelayed(Date.now() + wait, token);
+    throw new DelayedError();
+  };
+
+  const worker: Worker<RecordJobData, RecordJobResult> = new Worker<RecordJobData, RecordJobResult>(QUEUE_NAME, processor, {
+    connection: deps.connection,
+    prefix: deps.redis.prefix,
+    concurrency: deps.concurrency,
+    ...(deps.stalledIntervalMs ? { stalledInterval: deps.stalledIntervalMs } : {}),
+    ...(deps.lockDurationMs ? { lockDuration: deps.lockDurationMs } : {}),
+    // A crashed worker's job is picked up again; our handler is safe to repeat, so allow it twice.
+    maxStalledCount: 3,
+  });
+  worker.on('error', (err) => deps.logger.error({ error: errorMessage(err) }, 'worker error'));
+
+  return {
+    worker,
+    halted: () => haltMessage,
+    close: () => worker.close(),
+  };
+}

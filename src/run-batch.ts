@@ -1,0 +1,112 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { RedisConfig, UploadConfig } from './config.ts';
+import type { Batch, BatchSpec, Ledger } from './ledger.ts';
+import type { Counts } from './outcomes.ts';
+import { enqueueBatch, enqueueRecords } from './producer.ts';
+import type { RecordQueue } from './queue.ts';
+import { startRecordWorker } from './record-worker.ts';
+import type { Uploader } from './uploader.ts';
+
+export interface RunBatchDeps {
+  db: Knex;
+  ledger: Ledger;
+  queue: RecordQueue;
+  connection: Redis;
+  uploader: Uploader;
+  logger: Logger;
+  redis: RedisConfig;
+  upload: UploadConfig;
+  mediaRoot: string;
+  cloudName: string;
+}
+
+export interface RunBatchOptions {
+  concurrency: number;
+  batchId?: number | undefined;
+  /** Called with fresh counts about once a second. */
+  onProgress?: (counts: Counts, batch: Batch) => void;
+  /** Aborting stops taking new jobs, lets the ones in flight finish (bounded), and returns. */
+  signal?: AbortSignal | undefined;
+  pollMs?: number;
+  /** After this long with records pending and no job for them in Redis, they are enqueued again. */
+  healAfterMs?: number;
+  /** How long in-flight jobs may take to finish once aborted. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface RunBatchResult {
+  batch: Batch;
+  counts: Counts;
+  resumed: boolean;
+  halted: string | undefined;
+  interrupted: boolean;
+}
+
+/**
+ * The whole migration on one machine: enqueue (or resume) the batch, work it with in-process workers
+ * until the ledger has no pending record, and report. If Redis loses the jobs meanwhile (a flush, a
+ * restart without persistence), the pending records are enqueued again from the ledger.
+ */
+export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBatchOptions): Promise<RunBatchResult> {
+  const { ledger, queue, logger } = deps;
+  const pollMs = opts.pollMs ?? 500;
+  const healAfterMs = opts.healAfterMs ?? 10_000;
+
+  const enq = await enqueueBatch({ db: deps.db, ledger, queue, logger }, spec, { batchId: opts.batchId });
+  const batch = enq.batch;
+  // A previous run may have halted the batch (refused credentials) and paused the queue; the
+  // credentials were checked again before we got here, so carry on.
+  if (batch.haltedReason) await ledger.clearHalt(batch.id);
+  if (await queue.isPaused()) await queue.resume();
+
+  const worker = startRecordWorker({ ...deps, concurrency: opts.concurrency });
+  let interrupted = false;
+  let counts = await ledger.counts(batch.id);
+  let idleSince: number | undefined;
+  try {
+    for (;;) {
+      counts = await ledger.counts(batch.id);
+      opts.onProgress?.(counts, batch);
+      if (counts.pending === 0 || worker.halted()) break;
+      if (opts.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      idleSince = await healIfLost(deps, batch, idleSince, healAfterMs);
+      await sleep(pollMs, undefined, { signal: opts.signal }).catch(() => {});
+    }
+  } finally {
+    await closeWithin(worker.close(), opts.shutdownTimeoutMs ?? 30_000, logger);
+  }
+  counts = await ledger.counts(batch.id);
+  opts.onProgress?.(counts, batch);
+  return { batch: (await ledger.getBatch(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted };
+}
+
+async function healIfLost(deps: RunBatchDeps, batch: Batch, idleSince: number | undefined, healAfterMs: number) {
+  const c = await deps.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+  const inRedis = Object.values(c).reduce((a, b) => a + b, 0);
+  if (inRedis > 0) return undefined;
+  const now = Date.now();
+  if (idleSince === undefined) return now;
+  if (now - idleSince < healAfterMs) return idleSince;
+  deps.logger.warn({ batch: batch.id }, 'records are pending but Redis holds no job for them; enqueueing them again');
+  const current = (await deps.ledger.getBatch(batch.id)) ?? batch;
+  await enqueueRecords({ db: deps.db, ledger: deps.ledger, queue: deps.queue, logger: deps.logger }, current, true);
+  return undefined;
+}
+
+async function closeWithin(closing: Promise<void>, ms: number, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+    timer.unref();
+  });
+  const r = await Promise.race([closing.then(() => 'closed' as const), timeout]);
+  clearTimeout(timer);
+  // The jobs still running are not lost: their locks expire and another run picks them up.
+  if (r === 'timeout') logger.warn({ timeoutMs: ms }, 'jobs still in flight at shutdown; they will be picked up again');
+}

@@ -1,0 +1,70 @@
+import type { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import type { CloudinaryConfig, DatabaseConfig, RedisConfig, UploadConfig } from './config.ts';
+import { checkDatabase, createDb } from './db.ts';
+import { CredentialsError, ExitError, errorMessage } from './errors.ts';
+import { Ledger } from './ledger.ts';
+import { checkRedis, createQueue, redisConnection, type RecordQueue } from './queue.ts';
+import type { Resources } from './resources.ts';
+import { createCloudinaryUploader, type Uploader } from './uploader.ts';
+
+/**
+ * Opening each real service, with the one-line error that names the setting when it cannot be
+ * reached. Commands call these; tests build the same services with their own settings.
+ */
+
+function reasonOf(err: unknown): string {
+  const e = err as { code?: string; errors?: { code?: string }[] };
+  return e.code ?? e.errors?.[0]?.code ?? errorMessage(err).split('\n')[0] ?? 'unknown error';
+}
+
+export async function openDatabase(cfg: DatabaseConfig, res: Resources): Promise<{ db: Knex; ledger: Ledger }> {
+  const db = createDb(cfg);
+  res.defer('database', () => db.destroy());
+  try {
+    await checkDatabase(db);
+  } catch (err) {
+    throw new ExitError(2, `DATABASE_URL: cannot connect to the database (${reasonOf(err)})`);
+  }
+  const ledger = new Ledger(db);
+  await ledger.migrate();
+  return { db, ledger };
+}
+
+export async function openQueue(
+  cfg: RedisConfig,
+  upload: UploadConfig,
+  res: Resources,
+): Promise<{ connection: Redis; queue: RecordQueue }> {
+  try {
+    await checkRedis(cfg);
+  } catch (err) {
+    const u = new URL(cfg.url);
+    throw new ExitError(2, `REDIS_URL: cannot connect to Redis at ${u.hostname}:${u.port || 6379} (${reasonOf(err)})`);
+  }
+  const connection = redisConnection(cfg);
+  connection.on('error', () => {}); // ioredis reconnects by itself; the worker logs what matters
+  res.defer('redis', () => connection.quit());
+  const queue = createQueue(cfg, connection, upload);
+  res.defer('queue', () => queue.close());
+  return { connection, queue };
+}
+
+export async function openUploader(
+  cfg: CloudinaryConfig,
+  upload: UploadConfig,
+  res: Resources,
+  opts: { checkCredentials: boolean },
+): Promise<Uploader> {
+  const uploader = createCloudinaryUploader(cfg, upload);
+  res.defer('uploader', () => uploader.close());
+  if (opts.checkCredentials) {
+    try {
+      await uploader.checkCredentials();
+    } catch (err) {
+      if (err instanceof CredentialsError) throw new ExitError(2, err.message);
+      throw new ExitError(2, `CLOUDINARY_URL: cannot reach Cloudinary at ${cfg.uploadPrefix} (${errorMessage(err)})`);
+    }
+  }
+  return uploader;
+}

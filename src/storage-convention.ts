@@ -1,0 +1,45 @@
+import { posix } from 'node:path';
+
+/**
+ * What django-cloudinary-storage's MediaCloudinaryStorage does with a file named `products/shoe.jpg`:
+ * `_save` prepends PREFIX (`media/`), uploads with `use_filename=True` and `folder=dirname(name)`, and
+ * Cloudinary answers with the public_id `media/products/shoe_<6 random chars>`, which is what Django
+ * stores. We build the same shape, but the 6 characters come from the file's MD5 instead of chance:
+ * the same file always maps to the same public_id, so a retry, a re-run or a second row pointing at
+ * the same file can never create a second asset (uploads use `overwrite: false`).
+ */
+
+export type StoreMode = 'public_id' | 'url';
+export const STORE_MODES: readonly StoreMode[] = ['public_id', 'url'];
+
+/** Characters Cloudinary refuses in a public_id, plus whitespace, become `_` as its use_filename does. */
+const UNSAFE = /[\s?&#\\%<>+]/gu;
+
+export function prependPrefix(name: string, prefix: string): string {
+  return prefix === '' || name.startsWith(prefix) ? name : prefix + name;
+}
+
+/** Six lowercase base-36 characters, the width of Cloudinary's own unique_filename suffix. */
+export function contentSuffix(md5: string): string {
+  return parseInt(md5.slice(0, 8), 16).toString(36).padStart(6, '0').slice(-6);
+}
+
+export function publicIdFor(name: string, md5: string, prefix: string): string {
+  const full = prependPrefix(name, prefix);
+  const folder = posix.dirname(full);
+  const ext = posix.extname(full);
+  const stem = posix.basename(full, ext) || 'file';
+  const clean = (s: string) => s.replace(UNSAFE, '_');
+  const folderPart = folder === '.' ? '' : folder.split('/').map(clean).join('/') + '/';
+  return `${folderPart}${clean(stem)}_${contentSuffix(md5)}`;
+}
+
+/** The longest a `secure_url` for this public_id can be, to check the column before uploading. */
+export function predictedUrlLength(publicId: string, format: string, cloudName: string, origin = 'https://res.cloudinary.com'): number {
+  // `v` + a 10-digit Unix time covers every version until the year 2286.
+  return `${origin}/${cloudName}/image/upload/v0000000000/${publicId}.${format}`.length;
+}
+
+export function isRemoteUrl(value: string): boolean {
+  return /^(https?:)?\/\//i.test(value.trim());
+}

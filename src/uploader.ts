@@ -1,0 +1,220 @@
+import http from 'node:http';
+import https from 'node:https';
+import cloudinaryPkg from 'cloudinary';
+import type { UploadApiResponse } from 'cloudinary';
+import type { CloudinaryConfig } from './config.ts';
+import { CredentialsError, PermanentError, RateLimitedError, RetryableError, errorMessage } from './errors.ts';
+import type { MediaFile } from './media-file.ts';
+import { Reason } from './outcomes.ts';
+
+const { v2: cloudinary } = cloudinaryPkg;
+
+/** What we ask Cloudinary to store. */
+export interface UploadRequest {
+  file: MediaFile;
+  publicId: string;
+  tags: readonly string[];
+}
+
+/** The part of Cloudinary's answer we keep in the ledger and check against the local file. */
+export interface UploadedAsset {
+  publicId: string;
+  version: number;
+  format: string;
+  bytes: number;
+  etag: string;
+  width: number;
+  height: number;
+  secureUrl: string;
+  /** True when the public_id already existed and `overwrite: false` left it untouched. */
+  existing: boolean;
+}
+
+export interface RemoteAsset {
+  publicId: string;
+  bytes: number;
+  format: string;
+  version: number;
+}
+
+/**
+ * Everything the tool asks of Cloudinary. Errors come out typed: CredentialsError, RateLimitedError,
+ * RetryableError or PermanentError, never the SDK's plain objects.
+ */
+export interface Uploader {
+  upload(req: UploadRequest): Promise<UploadedAsset>;
+  /** Removes an asset through the Upload API (no hourly limit). False when it did not exist. */
+  destroy(publicId: string): Promise<boolean>;
+  /** Admin API look-up, 100 ids per call (its limit), so a batch costs one call per hundred assets. */
+  lookup(publicIds: readonly string[]): Promise<Map<string, RemoteAsset>>;
+  /** HEAD on the delivery URL (the CDN has no rate limit): the ETag is the MD5 of the bytes. */
+  deliveredEtag(publicId: string): Promise<string | undefined>;
+  /** One cheap signed call to learn, before any work, whether the key and secret are right. */
+  checkCredentials(): Promise<void>;
+  deliveryUrl(publicId: string): string;
+  close(): void;
+}
+
+export interface CloudinaryUploaderOptions {
+  timeoutMs: number;
+  chunkedAboveBytes: number;
+}
+
+const DEFAULT_API = 'https://api.cloudinary.com';
+
+/** Where delivery URLs live: the CDN for the real service, the same origin for a local emulator. */
+export function deliveryOrigin(cfg: CloudinaryConfig): string {
+  return cfg.uploadPrefix === DEFAULT_API ? 'https://res.cloudinary.com' : cfg.uploadPrefix;
+}
+
+interface SdkFailure {
+  message?: string;
+  http_code?: number;
+  code?: string;
+}
+
+/** Maps whatever the SDK rejected with onto our error types. `what` names the call for the message. */
+export function classifyCloudinaryFailure(err: unknown, what: string, rateLimitPauseMs: number): Error {
+  const e = (err ?? {}) as SdkFailure;
+  const status = typeof e.http_code === 'number' ? e.http_code : undefined;
+  const msg = errorMessage(err);
+  if (status === 401 || status === 403 || /Invalid Signature|Unknown API key|Invalid api_key|api_secret mismatch|Invalid credentials/i.test(msg)) {
+    return new CredentialsError(
+      `CLOUDINARY_URL: Cloudinary refused the API key or secret (${status ?? 'error'}: ${msg.split('. String to sign')[0]})`,
+    );
+  }
+  if (status === 420 || status === 429) {
+    const m = /Try again on (\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)/.exec(msg);
+    const until = m?.[1] ? Date.parse(`${m[1].replace(' ', 'T')}Z`) : NaN;
+    const wait = Number.isFinite(until) ? Math.min(Math.max(until - Date.now(), 250), 3_600_000) : rateLimitPauseMs;
+    return new RateLimitedError(wait, `${what}: Cloudinary rate limit (${status}), pausing ${Math.round(wait / 1000)}s`);
+  }
+  if (status === 499) return new RetryableError(Reason.retriesExhausted, `${what}: timed out (${msg})`);
+  if (status === undefined || status >= 500) {
+    return new RetryableError(Reason.retriesExhausted, `${what}: ${status ? `Cloudinary answered ${status}: ` : ''}${msg}`);
+  }
+  return new PermanentError(Reason.cloudinaryRejected, `${what}: Cloudinary refused it (${status}: ${msg})`);
+}
+
+function toAsset(r: UploadApiResponse): UploadedAsset {
+  return {
+    publicId: r.public_id,
+    version: r.version,
+    format: r.format,
+    bytes: r.bytes,
+    etag: r.etag,
+    width: r.width,
+    height: r.height,
+    secureUrl: r.secure_url,
+    existing: r.existing === true,
+  };
+}
+
+export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: CloudinaryUploaderOptions & { rateLimitPauseMs: number }): Uploader {
+  // Per-call credentials and our own keep-alive agent: the SDK's global config (and its habit of
+  // reading CLOUDINARY_URL from the environment when loaded) plays no part, so tests can point two
+  // uploaders at two emulators in one process. An http.Agent makes the SDK speak plain HTTP.
+  const agent = cfg.uploadPrefix.startsWith('http:')
+    ? new http.Agent({ keepAlive: true })
+    : new https.Agent({ keepAlive: true });
+  const base = {
+    cloud_name: cfg.cloudName,
+    api_key: cfg.apiKey,
+    api_secret: cfg.apiSecret,
+    upload_prefix: cfg.uploadPrefix,
+    agent,
+  };
+  const delivery = deliveryOrigin(cfg);
+  const fail = (err: unknown, what: string) => classifyCloudinaryFailure(err, what, opts.rateLimitPauseMs);
+
+  return {
+    upload(req) {
+      const options = {
+        ...base,
+        resource_type: 'image' as const,
+        public_id: req.publicId,
+        overwrite: false,
+        unique_filename: false,
+        use_filename: false,
+        tags: [...req.tags],
+        timeout: opts.timeoutMs,
+        filename: req.file.name.split('/').pop(),
+        // Callbacks only: a promise the SDK also creates would otherwise reject unobserved.
+        disable_promises: true,
+      };
+      const what = `upload of "${req.file.name}" as ${req.publicId}`;
+      return new Promise<UploadedAsset>((resolve, reject) => {
+        const done = (err: unknown, result?: UploadApiResponse) => {
+          if (err || !result) reject(fail(err ?? { message: 'empty answer' }, what));
+          else resolve(toAsset(result));
+        };
+        if (req.file.data) {
+          const stream = cloudinary.uploader.upload_stream(options, done);
+          stream.end(req.file.data);
+        } else if (req.file.size > opts.chunkedAboveBytes) {
+          cloudinary.uploader.upload_large(req.file.path, options, done);
+        } else {
+          cloudinary.uploader.upload(req.file.path, options, done);
+        }
+      });
+    },
+
+    async destroy(publicId) {
+      try {
+        const r = await cloudinary.uploader.destroy(publicId, {
+          ...base,
+          resource_type: 'image',
+          invalidate: true,
+          timeout: opts.timeoutMs,
+        } as never);
+        return (r as { result?: string }).result === 'ok';
+      } catch (err) {
+        throw fail(err, `destroy of ${publicId}`);
+      }
+    },
+
+    async lookup(publicIds) {
+      const found = new Map<string, RemoteAsset>();
+      for (let i = 0; i < publicIds.length; i += 100) {
+        const ids = publicIds.slice(i, i + 100);
+        let r: { resources?: { public_id: string; bytes: number; format: string; version: number }[] };
+        try {
+          r = await cloudinary.api.resources_by_ids([...ids], { ...base, max_results: 100 } as never);
+        } catch (err) {
+          throw fail(err, `Admin API look-up of ${ids.length} assets`);
+        }
+        for (const a of r.resources ?? []) {
+          found.set(a.public_id, { publicId: a.public_id, bytes: a.bytes, format: a.format, version: a.version });
+        }
+      }
+      return found;
+    },
+
+    async deliveredEtag(publicId) {
+      const url = `${delivery}/${cfg.cloudName}/image/upload/${publicId.split('/').map(encodeURIComponent).join('/')}`;
+      const res = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(opts.timeoutMs) });
+      if (res.status === 404) return undefined;
+      if (!res.ok) throw new RetryableError(Reason.retriesExhausted, `HEAD ${publicId}: delivery answered ${res.status}`);
+      return res.headers.get('etag')?.replace(/^W\//, '').replace(/"/g, '');
+    },
+
+    async checkCredentials() {
+      try {
+        await cloudinary.api.ping({ ...base, timeout: opts.timeoutMs } as never);
+      } catch (err) {
+        const e = fail(err, 'credentials check');
+        if (e instanceof CredentialsError) throw e;
+        if (e instanceof RateLimitedError) return; // the key worked; the Admin API is just busy
+        throw e;
+      }
+    },
+
+    deliveryUrl(publicId) {
+      return `${delivery}/${cfg.cloudName}/image/upload/${publicId}`;
+    },
+
+    close() {
+      agent.destroy();
+    },
+  };
+}

@@ -1,0 +1,615 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { v2 as cloudinary, type UploadApiResponse } from 'cloudinary';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  deliveryUrlOptions,
+  sdkOptions,
+  startEmulator,
+  type Emulator,
+  type EmulatorOptions,
+} from '../src/emulator/server.ts';
+import { gifBytes, jpegHeaderBytes, largePngBytes, pngBytes } from './helpers/images.ts';
+
+// One keep-alive agent for every SDK call, as the project does. It must be an http.Agent: that
+// is what makes the SDK's `https.request` speak plain HTTP to the emulator.
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+let workDir = '';
+
+beforeAll(async () => {
+  workDir = await mkdtemp(path.join(tmpdir(), 'emulator-test-'));
+});
+
+afterAll(async () => {
+  agent.destroy();
+  await rm(workDir, { recursive: true, force: true });
+});
+
+const running: Emulator[] = [];
+
+async function emulator(opts: EmulatorOptions = {}): Promise<Emulator> {
+  const emu = await startEmulator(opts);
+  running.push(emu);
+  return emu;
+}
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((e) => e.close()));
+});
+
+function md5(data: Buffer): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+function opts(emu: Emulator, extra: Record<string, unknown> = {}) {
+  return { ...sdkOptions(emu, agent), ...extra };
+}
+
+async function tempFile(name: string, data: Buffer | string): Promise<string> {
+  const file = path.join(workDir, `${Date.now()}-${Math.random().toString(36).slice(2)}-${name}`);
+  await writeFile(file, data);
+  return file;
+}
+
+/** upload_stream answers only through its callback (the SDK returns the stream, not a promise). */
+function uploadBuffer(emu: Emulator, data: Buffer, extra: Record<string, unknown> = {}): Promise<UploadApiResponse> {
+  return new Promise((resolve, reject) => {
+    const stream = cloudinary.uploader.upload_stream(opts(emu, extra), (err, result) => {
+      if (err || !result) reject(err);
+      else resolve(result);
+    });
+    stream.end(data);
+  });
+}
+
+/** Upload API rejections are `{message, http_code}`; Admin API ones nest it as `{error: {...}}`. */
+interface SdkFailure {
+  message: string;
+  http_code: number;
+}
+
+async function failure(promise: Promise<unknown>): Promise<SdkFailure> {
+  try {
+    await promise;
+  } catch (err) {
+    const e = err as { error?: SdkFailure } & SdkFailure;
+    return e.error ?? e;
+  }
+  throw new Error('expected the call to fail');
+}
+
+function unixNow(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+describe('signed uploads through the official SDK', () => {
+  it('answers the real upload fields, and the secure_url serves the same bytes with an MD5 ETag', async () => {
+    const emu = await emulator();
+    const bytes = pngBytes(31, 17, 1);
+    const file = await tempFile('holiday photo.png', bytes);
+    const before = unixNow();
+
+    const r = await cloudinary.uploader.upload(file, opts(emu, { public_id: 'x', overwrite: false }));
+
+    expect(r.asset_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(r.public_id).toBe('x');
+    expect(r.version).toBeGreaterThanOrEqual(before);
+    expect(r.version_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(r.signature).toBe(cloudinary.utils.api_sign_request({ public_id: 'x', version: r.version }, emu.apiSecret));
+    expect(r.width).toBe(31);
+    expect(r.height).toBe(17);
+    expect(r.format).toBe('png');
+    expect(r.resource_type).toBe('image');
+    expect(r.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(r.tags).toEqual([]);
+    expect(r.bytes).toBe(bytes.length);
+    expect(r.type).toBe('upload');
+    expect(r.etag).toBe(md5(bytes));
+    expect(r.placeholder).toBe(false);
+    expect(r.url).toBe(`${emu.url}/demo/image/upload/v${r.version}/x.png`);
+    expect(r.secure_url).toBe(r.url);
+    expect(r.original_filename).toMatch(/holiday photo$/);
+    expect(r.api_key).toBe(emu.apiKey);
+    expect(r.existing).toBe(false);
+
+    const res = await fetch(r.secure_url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('etag')).toBe(`"${md5(bytes)}"`);
+    expect(res.headers.get('content-type')).toBe('image/png');
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+
+    const stored = emu.assets.get('x');
+    expect(stored?.etag).toBe(md5(bytes));
+    expect(stored?.data.equals(bytes)).toBe(true);
+    expect(emu.stats()).toMatchObject({ uploadRequests: 1, created: 1, existing: 0, overwritten: 0, createdByPublicId: { x: 1 } });
+  });
+
+  it('uploads a Buffer through upload_stream with folder and tags', async () => {
+    const emu = await emulator();
+    const bytes = gifBytes(9, 4, 2);
+    const r = await uploadBuffer(emu, bytes, { public_id: 'cat', folder: 'media/2024', tags: ['migrated', 'batch-1'] });
+    expect(r.public_id).toBe('media/2024/cat');
+    expect(r.format).toBe('gif');
+    expect([r.width, r.height]).toEqual([9, 4]);
+    expect(r.tags).toEqual(['migrated', 'batch-1']);
+    expect(r.original_filename).toBe('file');
+    expect(emu.assets.get('media/2024/cat')?.tags).toEqual(['migrated', 'batch-1']);
+  });
+
+  it('accepts a data URI as the file', async () => {
+    const emu = await emulator();
+    const bytes = jpegHeaderBytes(640, 480, 5);
+    const r = await cloudinary.uploader.upload(`data:image/jpeg;base64,${bytes.toString('base64')}`, opts(emu, { public_id: 'datauri' }));
+    expect(r).toMatchObject({ public_id: 'datauri', format: 'jpg', width: 640, height: 480, etag: md5(bytes) });
+  });
+
+  it('overwrite:false on an existing public_id answers existing:true and leaves the asset untouched', async () => {
+    const emu = await emulator();
+    const first = pngBytes(8, 8, 10);
+    const second = pngBytes(8, 8, 11);
+    expect(md5(first)).not.toBe(md5(second));
+
+    const a = await uploadBuffer(emu, first, { public_id: 'media/cat', overwrite: false });
+    const b = await uploadBuffer(emu, second, { public_id: 'media/cat', overwrite: false });
+
+    expect(b.existing).toBe(true);
+    expect(b.etag).toBe(a.etag);
+    expect(b.version).toBe(a.version);
+    expect(b.asset_id).toBe(a.asset_id);
+    expect(emu.assets.get('media/cat')?.data.equals(first)).toBe(true);
+    expect(emu.stats()).toMatchObject({ created: 1, existing: 1, overwritten: 0, createdByPublicId: { 'media/cat': 1 } });
+  });
+
+  it('overwrites by default, keeping asset_id and bumping the version', async () => {
+    const emu = await emulator();
+    const a = await uploadBuffer(emu, pngBytes(4, 4, 1), { public_id: 'p' });
+    const b = await uploadBuffer(emu, pngBytes(4, 4, 2), { public_id: 'p' });
+    expect(b.existing).toBeUndefined();
+    expect(b.asset_id).toBe(a.asset_id);
+    expect(b.version).toBeGreaterThan(a.version);
+    expect(b.etag).not.toBe(a.etag);
+    expect(emu.stats()).toMatchObject({ created: 1, overwritten: 1 });
+  });
+
+  it('names assets from use_filename/unique_filename, or randomly', async () => {
+    const emu = await emulator();
+    const file = await tempFile('sunset.png', pngBytes(3, 3, 7));
+    const unique = await cloudinary.uploader.upload(file, opts(emu, { use_filename: true }));
+    expect(unique.public_id).toMatch(/sunset_[a-z0-9]{6}$/);
+    const exact = await cloudinary.uploader.upload(file, opts(emu, { use_filename: true, unique_filename: false, folder: 'f' }));
+    expect(exact.public_id).toMatch(/^f\/.*sunset$/);
+    const random = await cloudinary.uploader.upload(file, opts(emu));
+    expect(random.public_id).toMatch(/^[a-z0-9]{20}$/);
+  });
+
+  it('refuses a wrong secret with 401 Invalid Signature, quoting the string to sign', async () => {
+    const emu = await emulator();
+    const err = await failure(uploadBuffer(emu, pngBytes(2, 2), { api_secret: 'wrong', public_id: 'a&b=c' }));
+    expect(err.http_code).toBe(401);
+    expect(err.message).toMatch(/^Invalid Signature [0-9a-f]{40}\. String to sign - 'public_id=a%26b=c&timestamp=\d+'\.$/);
+    expect(emu.stats().rejected).toEqual({ '401': 1 });
+    expect(emu.assets.size).toBe(0);
+  });
+
+  it('accepts sha256 signatures', async () => {
+    const emu = await emulator();
+    const r = await uploadBuffer(emu, pngBytes(2, 2), { public_id: 's256', signature_algorithm: 'sha256' });
+    expect(r.public_id).toBe('s256');
+  });
+
+  it('refuses an unknown api_key with 401', async () => {
+    const emu = await emulator();
+    const err = await failure(uploadBuffer(emu, pngBytes(2, 2), { api_key: '999' }));
+    expect(err).toMatchObject({ http_code: 401, message: 'Unknown API key 999' });
+  });
+
+  it('refuses a correctly signed but stale timestamp with 400 Stale request', async () => {
+    const emu = await emulator();
+    const err = await failure(uploadBuffer(emu, pngBytes(2, 2), { timestamp: unixNow() - 2 * 3600 }));
+    expect(err.http_code).toBe(400);
+    expect(err.message).toMatch(/^Stale request - reported time is \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 which is more than 1 hour ago$/);
+  });
+
+  it('refuses a text file as an image with 400 Invalid image file', async () => {
+    const emu = await emulator();
+    const file = await tempFile('notes.txt', 'just some text\n');
+    const err = await failure(cloudinary.uploader.upload(file, opts(emu, { public_id: 'notes' })));
+    expect(err).toMatchObject({ http_code: 400, message: 'Invalid image file' });
+    // The same file is fine as raw; raw public_ids keep their extension when generated.
+    const raw = await cloudinary.uploader.upload(file, opts(emu, { resource_type: 'raw', use_filename: true, unique_filename: false }));
+    expect(raw.public_id).toMatch(/notes\.txt$/);
+    expect(raw.resource_type).toBe('raw');
+  });
+
+  it('refuses uploads over maxImageBytes with the real message', async () => {
+    const emu = await emulator({ maxImageBytes: 1000 });
+    const bytes = pngBytes(40, 40, 3);
+    expect(bytes.length).toBeGreaterThan(1000);
+    const err = await failure(uploadBuffer(emu, bytes));
+    expect(err).toMatchObject({ http_code: 400, message: `File size too large. Got ${bytes.length}. Maximum is 1000.` });
+  });
+
+  it('refuses public_ids with forbidden characters', async () => {
+    const emu = await emulator();
+    for (const bad of ['a?b', 'a#b', 'a%b', 'a+b', '/lead', 'trail/', ' pad']) {
+      const err = await failure(uploadBuffer(emu, pngBytes(2, 2), { public_id: bad }));
+      expect(err.http_code, bad).toBe(400);
+    }
+    expect(emu.assets.size).toBe(0);
+  });
+
+  it('answers 404 for an unknown cloud name', async () => {
+    const emu = await emulator();
+    const err = await failure(uploadBuffer(emu, pngBytes(2, 2), { cloud_name: 'other' }));
+    expect(err.http_code).toBe(404);
+  });
+});
+
+describe('fault injection', () => {
+  it('errorRate 1 rejects with http_code 500 General Error', async () => {
+    const emu = await emulator({ faults: { errorRate: 1 } });
+    const err = await failure(uploadBuffer(emu, pngBytes(2, 2)));
+    expect(err).toMatchObject({ http_code: 500, message: 'General Error' });
+    expect(emu.stats()).toMatchObject({ uploadRequests: 1, created: 0, rejected: { '500': 1 }, injected: { errors: 1 } });
+  });
+
+  it('rateLimitRate 1 answers 420 with a parseable "Try again on" date', async () => {
+    const emu = await emulator({ faults: { rateLimitRate: 1, rateLimitRetryAfterMs: 5000 } });
+    const before = Date.now();
+    const err = await failure(uploadBuffer(emu, pngBytes(2, 2)));
+    expect(err.http_code).toBe(420);
+    const m = /^Rate Limit Exceeded\. Try again on (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC$/.exec(err.message);
+    expect(m).not.toBeNull();
+    const retryAt = Date.parse(`${m?.[1]?.replace(' ', 'T')}Z`);
+    expect(retryAt).toBeGreaterThanOrEqual(before + 5000 - 1000);
+    expect(retryAt).toBeLessThanOrEqual(Date.now() + 5000 + 1000);
+    expect(emu.stats().injected.rateLimited).toBe(1);
+  });
+
+  it('hangRate 1 never answers: the SDK timeout rejects with 499 and close() is prompt', async () => {
+    const emu = await emulator({ faults: { hangRate: 1 } });
+    const err = await failure(uploadBuffer(emu, pngBytes(2, 2), { timeout: 500 }));
+    expect(err).toMatchObject({ http_code: 499, message: 'Request Timeout' });
+    expect(emu.stats().injected.hangs).toBe(1);
+    expect(emu.assets.size).toBe(0);
+
+    // A hang the client is still waiting on must not hold close() up.
+    const pending = failure(uploadBuffer(emu, pngBytes(2, 2), { timeout: 30_000 }));
+    await new Promise((r) => setTimeout(r, 100));
+    const t = Date.now();
+    await emu.close();
+    expect(Date.now() - t).toBeLessThan(1000);
+    await pending;
+  });
+
+  it('adds latency plus jitter to upload answers, not to delivery', async () => {
+    const emu = await emulator({ faults: { latencyMs: 200, latencyJitterMs: 50 } });
+    let t = Date.now();
+    const r = await uploadBuffer(emu, pngBytes(2, 2), { public_id: 'slow' });
+    expect(Date.now() - t).toBeGreaterThanOrEqual(195);
+    t = Date.now();
+    await (await fetch(r.url)).arrayBuffer();
+    expect(Date.now() - t).toBeLessThan(150);
+  });
+
+  it('repeats the same fault sequence for the same seed', async () => {
+    const outcomes = async (seed: number) => {
+      const emu = await emulator({ seed, faults: { errorRate: 0.5 } });
+      const seen: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        seen.push(await uploadBuffer(emu, pngBytes(2, 2, i)).then(() => 'ok', (e: SdkFailure) => String(e.http_code)));
+      }
+      return seen.join(',');
+    };
+    const a = await outcomes(42);
+    expect(await outcomes(42)).toBe(a);
+    expect(a).toContain('500');
+    expect(a).toContain('ok');
+  });
+
+  it('keeps up with 128 concurrent uploads at 250 ms latency', async () => {
+    const emu = await emulator({ faults: { latencyMs: 250 } });
+    const t = Date.now();
+    const results = await Promise.all(
+      Array.from({ length: 128 }, (_, i) => uploadBuffer(emu, pngBytes(16, 16, i), { public_id: `c/${i}`, overwrite: false })),
+    );
+    const elapsed = Date.now() - t;
+    expect(new Set(results.map((r) => r.public_id)).size).toBe(128);
+    expect(emu.stats().created).toBe(128);
+    expect(elapsed).toBeLessThan(3000);
+  });
+});
+
+describe('chunked uploads', () => {
+  it('assembles upload_large chunks into one asset with the right etag and bytes', async () => {
+    const emu = await emulator();
+    const bytes = largePngBytes(12 * 1024 * 1024, 7);
+    const file = await tempFile('big.png', bytes);
+
+    const r = await new Promise<UploadApiResponse>((resolve, reject) => {
+      // upload_large defaults to resource_type raw and returns a stream: answer via callback.
+      cloudinary.uploader.upload_large(
+        file,
+        opts(emu, { resource_type: 'image', chunk_size: 5 * 1024 * 1024, public_id: 'big', overwrite: false }),
+        (err, result) => (err || !result ? reject(err) : resolve(result)),
+      );
+    });
+
+    expect(r).toMatchObject({ public_id: 'big', bytes: bytes.length, etag: md5(bytes), width: 1024, format: 'png', original_filename: expect.stringMatching(/big$/) });
+    expect(emu.stats()).toMatchObject({ uploadRequests: 3, created: 1 });
+    expect(emu.assets.get('big')?.data.equals(bytes)).toBe(true);
+  });
+
+  /** A hand-made chunk request, to look at the answers the SDK hides. */
+  async function postChunk(emu: Emulator, chunk: Buffer, range: string, uploadId: string, publicId: string) {
+    const params = { public_id: publicId, timestamp: unixNow() };
+    const form = new FormData();
+    form.set('public_id', publicId);
+    form.set('timestamp', String(params.timestamp));
+    form.set('api_key', emu.apiKey);
+    form.set('signature', cloudinary.utils.api_sign_request(params, emu.apiSecret));
+    form.set('file', new Blob([chunk]), 'part.png');
+    const res = await fetch(`${emu.url}/v1_1/${emu.cloudName}/image/upload`, {
+      method: 'POST',
+      body: form,
+      headers: { 'Content-Range': range, 'X-Unique-Upload-Id': uploadId },
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  it('answers intermediate chunks with {done:false, bytes} and accepts chunks out of order', async () => {
+    const emu = await emulator({ minChunkBytes: 1000 });
+    const bytes = pngBytes(60, 60, 9);
+    const a = bytes.subarray(0, 4000);
+    const b = bytes.subarray(4000, 8000);
+    const c = bytes.subarray(8000);
+
+    const second = await postChunk(emu, b, `bytes 4000-7999/-1`, 'u1', 'pieces');
+    expect(second).toEqual({ status: 200, body: { done: false, bytes: 4000, kind: 'upload', resource_type: 'image', public_id: 'pieces' } });
+    const first = await postChunk(emu, a, `bytes 0-3999/-1`, 'u1', 'pieces');
+    expect(first.body).toMatchObject({ done: false, bytes: 8000 });
+    expect(emu.assets.size).toBe(0);
+
+    const last = await postChunk(emu, c, `bytes 8000-${bytes.length - 1}/${bytes.length}`, 'u1', 'pieces');
+    expect(last.status).toBe(200);
+    expect(last.body).toMatchObject({ public_id: 'pieces', bytes: bytes.length, etag: md5(bytes), width: 60, height: 60 });
+  });
+
+  it('refuses non-final chunks under the minimum chunk size and incomplete uploads', async () => {
+    const emu = await emulator({ minChunkBytes: 5000 });
+    const bytes = pngBytes(60, 60, 9);
+    const small = await postChunk(emu, bytes.subarray(0, 4000), 'bytes 0-3999/-1', 'u2', 'p');
+    expect(small.status).toBe(400);
+    const gap = await postChunk(emu, bytes.subarray(6000), `bytes 6000-${bytes.length - 1}/${bytes.length}`, 'u3', 'p');
+    expect(gap.status).toBe(400);
+    expect(String((gap.body.error as { message: string }).message)).toMatch(/^Upload incomplete/);
+  });
+});
+
+describe('destroy', () => {
+  it('answers ok, then not found', async () => {
+    const emu = await emulator();
+    const r = await uploadBuffer(emu, pngBytes(2, 2), { public_id: 'gone/soon' });
+    expect(await cloudinary.uploader.destroy('gone/soon', { ...opts(emu), invalidate: true })).toEqual({ result: 'ok' });
+    expect(await cloudinary.uploader.destroy('gone/soon', { ...opts(emu), invalidate: true })).toEqual({ result: 'not found' });
+    expect(emu.assets.has('gone/soon')).toBe(false);
+    expect((await fetch(r.url)).status).toBe(404);
+
+    // Recreating shows up as a second creation of the same public_id.
+    await uploadBuffer(emu, pngBytes(2, 2), { public_id: 'gone/soon' });
+    expect(emu.stats()).toMatchObject({ destroyed: 1, created: 2, createdByPublicId: { 'gone/soon': 2 } });
+  });
+
+  it('is signed like uploads', async () => {
+    const emu = await emulator();
+    const err = await failure(cloudinary.uploader.destroy('x', { ...opts(emu), api_secret: 'nope', invalidate: true }));
+    expect(err.http_code).toBe(401);
+  });
+});
+
+describe('Admin API', () => {
+  it('pings', async () => {
+    const emu = await emulator();
+    const r = await cloudinary.api.ping(opts(emu));
+    expect(r.status).toBe('ok');
+    expect(emu.stats().adminCalls).toBe(1);
+  });
+
+  it('resources_by_ids lists only existing assets, without etag, with rate-limit headers', async () => {
+    const emu = await emulator();
+    const a = await uploadBuffer(emu, pngBytes(5, 6, 1), { public_id: 'media/a b', tags: 't1' });
+    await uploadBuffer(emu, pngBytes(5, 6, 2), { public_id: 'media/c' });
+
+    const r = await cloudinary.api.resources_by_ids(['media/a b', 'media/missing', 'media/c'], opts(emu));
+    expect(r.resources.map((x) => x.public_id)).toEqual(['media/a b', 'media/c']);
+    const first = r.resources[0] as unknown as Record<string, unknown>;
+    expect(first).toMatchObject({
+      asset_id: a.asset_id,
+      public_id: 'media/a b',
+      format: 'png',
+      version: a.version,
+      resource_type: 'image',
+      type: 'upload',
+      created_at: a.created_at,
+      bytes: a.bytes,
+      width: 5,
+      height: 6,
+      url: a.url,
+      secure_url: a.secure_url,
+    });
+    expect(first).not.toHaveProperty('etag');
+    expect(first).not.toHaveProperty('tags');
+    // The SDK turns the X-FeatureRateLimit-* headers into these fields.
+    expect(r.rate_limit_allowed).toBe(500);
+    expect(r.rate_limit_remaining).toBe(499);
+    expect(r.rate_limit_reset_at).toBeInstanceOf(Date);
+    expect((r.rate_limit_reset_at as unknown as Date).getTime()).toBeGreaterThan(Date.now());
+
+    const withTags = await cloudinary.api.resources_by_ids(['media/a b'], opts(emu, { tags: true }));
+    expect(withTags.resources[0]?.tags).toEqual(['t1']);
+  });
+
+  it('refuses more than 100 public_ids with 400', async () => {
+    const emu = await emulator();
+    const ids = Array.from({ length: 101 }, (_, i) => `id${i}`);
+    const err = await failure(cloudinary.api.resources_by_ids(ids, opts(emu)));
+    expect(err.http_code).toBe(400);
+    const ok = await cloudinary.api.resources_by_ids(ids.slice(0, 100), opts(emu));
+    expect(ok.resources).toEqual([]);
+  });
+
+  it('refuses bad credentials with 401', async () => {
+    const emu = await emulator();
+    expect((await failure(cloudinary.api.ping(opts(emu, { api_secret: 'bad' })))).http_code).toBe(401);
+    expect((await failure(cloudinary.api.ping(opts(emu, { api_key: '1' })))).message).toBe('Unknown API key 1');
+  });
+
+  it('answers 420 past adminHourlyLimit calls in the hour', async () => {
+    const emu = await emulator({ adminHourlyLimit: 3 });
+    for (let i = 0; i < 3; i++) await cloudinary.api.ping(opts(emu));
+    const err = await failure(cloudinary.api.ping(opts(emu)));
+    expect(err.http_code).toBe(420);
+    expect(err.message).toMatch(/^Rate Limit Exceeded\. Try again on \d{4}-\d\d-\d\d \d\d:00:00 UTC$/);
+    expect(emu.stats()).toMatchObject({ adminCalls: 4, rejected: { '420': 1 } });
+
+    const raw = await fetch(`${emu.url}/v1_1/demo/ping`, {
+      headers: { Authorization: `Basic ${Buffer.from(`${emu.apiKey}:${emu.apiSecret}`).toString('base64')}` },
+    });
+    expect(raw.status).toBe(420);
+    expect(raw.headers.get('x-featureratelimit-limit')).toBe('3');
+    expect(raw.headers.get('x-featureratelimit-remaining')).toBe('0');
+    expect(Date.parse(raw.headers.get('x-featureratelimit-reset') ?? '')).toBeGreaterThan(Date.now());
+  });
+
+  it('pages resources_by_tag with next_cursor', async () => {
+    const emu = await emulator();
+    for (let i = 0; i < 25; i++) await uploadBuffer(emu, pngBytes(2, 2, i), { public_id: `tagged/${i}`, tags: 'batch' });
+    await uploadBuffer(emu, pngBytes(2, 2, 99), { public_id: 'untagged' });
+
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await cloudinary.api.resources_by_tag('batch', opts(emu, cursor ? { next_cursor: cursor } : {}));
+      sizes.push(page.resources.length);
+      seen.push(...page.resources.map((r) => r.public_id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(sizes).toEqual([10, 10, 5]);
+    expect(new Set(seen).size).toBe(25);
+    expect(seen[0]).toBe('tagged/24'); // newest first
+
+    const big = await cloudinary.api.resources_by_tag('batch', opts(emu, { max_results: 500 }));
+    expect(big.resources).toHaveLength(25);
+    expect(big.next_cursor).toBeUndefined();
+  });
+
+  it('delete_resources reports deleted and not_found ids', async () => {
+    const emu = await emulator();
+    await uploadBuffer(emu, pngBytes(2, 2, 1), { public_id: 'd/1' });
+    const r = await cloudinary.api.delete_resources(['d/1', 'd/2'], opts(emu));
+    expect(r.deleted).toEqual({ 'd/1': 'deleted', 'd/2': 'not_found' });
+    expect(r.partial).toBe(false);
+    expect(emu.assets.size).toBe(0);
+    expect(emu.stats().destroyed).toBe(1);
+  });
+});
+
+describe('delivery', () => {
+  it('serves GET and HEAD with and without version and extension', async () => {
+    const emu = await emulator();
+    const bytes = pngBytes(12, 12, 4);
+    const r = await uploadBuffer(emu, bytes, { public_id: 'media/products/shoe' });
+    const etag = `"${md5(bytes)}"`;
+    const base = `${emu.url}/demo/image/upload`;
+
+    for (const url of [
+      `${base}/v${r.version}/media/products/shoe.png`,
+      `${base}/media/products/shoe`,
+      `${base}/media/products/shoe.png`,
+      `${base}/v1/media/products/shoe`,
+      `${base}/c_fill,w_100/v1/media/products/shoe.jpg`,
+    ]) {
+      const head = await fetch(url, { method: 'HEAD' });
+      expect(head.status, url).toBe(200);
+      expect(head.headers.get('etag')).toBe(etag);
+      expect(head.headers.get('content-length')).toBe(String(bytes.length));
+      const get = await fetch(url);
+      expect(Buffer.from(await get.arrayBuffer()).equals(bytes)).toBe(true);
+    }
+
+    const missing = await fetch(`${base}/media/products/nope`, { method: 'HEAD' });
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('x-cld-error')).toBe('Resource not found');
+
+    const cached = await fetch(`${base}/media/products/shoe`, { headers: { 'If-None-Match': etag } });
+    expect(cached.status).toBe(304);
+  });
+
+  it('resolves URLs built by cloudinary.url() with deliveryUrlOptions()', async () => {
+    const emu = await emulator();
+    const bytes = pngBytes(7, 7, 8);
+    const r = await uploadBuffer(emu, bytes, { public_id: 'media/avatars/me' });
+
+    expect(cloudinary.url(r.public_id, { ...deliveryUrlOptions(emu), version: String(r.version), format: r.format })).toBe(r.url);
+    // How django-cloudinary-storage builds image.url: no version, no extension.
+    const plain = cloudinary.url(r.public_id, deliveryUrlOptions(emu));
+    expect(plain.startsWith(`${emu.url}/demo/image/upload/`)).toBe(true);
+    const transformed = cloudinary.url(r.public_id, { ...deliveryUrlOptions(emu), width: 50, crop: 'scale' });
+
+    for (const url of [plain, transformed]) {
+      const res = await fetch(url, { method: 'HEAD' });
+      expect(res.status, url).toBe(200);
+      expect(res.headers.get('etag')).toBe(`"${md5(bytes)}"`);
+    }
+  });
+});
+
+describe('control API', () => {
+  it('reads stats and faults, sets faults and resets over HTTP', async () => {
+    const emu = await emulator();
+    await uploadBuffer(emu, pngBytes(2, 2), { public_id: 'c1' });
+
+    const stats = (await (await fetch(`${emu.url}/__emulator/stats`)).json()) as Record<string, unknown>;
+    expect(stats).toMatchObject({ uploadRequests: 1, created: 1, createdByPublicId: { c1: 1 } });
+
+    const assets = (await (await fetch(`${emu.url}/__emulator/assets`)).json()) as { assets: { public_id: string }[] };
+    expect(assets.assets.map((a) => a.public_id)).toEqual(['c1']);
+
+    const put = await fetch(`${emu.url}/__emulator/faults`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ errorRate: 1, latencyMs: 10 }),
+    });
+    expect(put.status).toBe(200);
+    expect(await put.json()).toMatchObject({ errorRate: 1, latencyMs: 10, hangRate: 0 });
+    expect(emu.faults().errorRate).toBe(1);
+    expect((await failure(uploadBuffer(emu, pngBytes(2, 2)))).http_code).toBe(500);
+
+    const bad = await fetch(`${emu.url}/__emulator/faults`, { method: 'PUT', body: JSON.stringify({ errorrate: 1 }) });
+    expect(bad.status).toBe(400);
+    const tooHigh = await fetch(`${emu.url}/__emulator/faults`, { method: 'PUT', body: JSON.stringify({ hangRate: 2 }) });
+    expect(tooHigh.status).toBe(400);
+
+    const faults = (await (await fetch(`${emu.url}/__emulator/faults`)).json()) as Record<string, unknown>;
+    expect(faults).toEqual(emu.faults());
+
+    const reset = await fetch(`${emu.url}/__emulator/reset`, { method: 'POST' });
+    expect(reset.status).toBe(200);
+    expect(emu.assets.size).toBe(0);
+    expect(emu.stats()).toMatchObject({ uploadRequests: 0, created: 0, rejected: {} });
+  });
+
+  it('exposes a cloudinaryUrl and validates setFaults', async () => {
+    const emu = await emulator({ cloudName: 'acme', apiKey: 'k1', apiSecret: 's1' });
+    expect(emu.cloudinaryUrl).toBe(`cloudinary://k1:s1@acme?upload_prefix=${emu.url}`);
+    expect(() => emu.setFaults({ errorRate: -1 })).toThrow();
+    emu.setFaults({ latencyMs: 5 });
+    expect(emu.faults()).toMatchObject({ latencyMs: 5, errorRate: 0, rateLimitRetryAfterMs: 1000 });
+    const r = await uploadBuffer(emu, pngBytes(2, 2), { public_id: 'acme-1' });
+    expect(r.url).toBe(`${emu.url}/acme/image/upload/v${r.version}/acme-1.png`);
+  });
+});

@@ -1,0 +1,162 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import knex, { type Knex } from 'knex';
+import { main } from '../../src/cli/main.ts';
+import type { CommandIO } from '../../src/cli/io.ts';
+import { loadConfig, type Config, type Env } from '../../src/config.ts';
+import { createDb } from '../../src/db.ts';
+import { createShopTables } from '../../src/django-fixture.ts';
+import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/server.ts';
+import { Ledger } from '../../src/ledger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
+
+/**
+ * One isolated world per test: its own PostgreSQL schema, its own Redis key prefix, its own media
+ * folder and its own emulator, all real, all removed by close(). Tests can run in parallel and rerun.
+ */
+
+export const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface Captured {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface LogCapture {
+  lines: string[];
+  logger: Logger;
+  records(): Record<string, unknown>[];
+}
+
+export function captureLogs(secrets: readonly string[] = [], level = 'debug'): LogCapture {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(l);
+      cb();
+    },
+  });
+  const logger = createLogger({ level, secrets, destination: destination as never, pretty: false });
+  return { lines, logger, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+export interface Harness {
+  id: string;
+  schema: string;
+  prefix: string;
+  mediaRoot: string;
+  env: Env;
+  emulator: Emulator;
+  db: Knex;
+  ledger: Ledger;
+  logs: LogCapture;
+  config(): Config;
+  file(rel: string, bytes: Buffer | string): Promise<string>;
+  link(rel: string, target: string): Promise<void>;
+  /** Runs the CLI in-process with this world's settings (plus `env`), capturing its output. */
+  run(argv: string[], opts?: { env?: Env; signal?: AbortSignal }): Promise<Captured>;
+  redis(): Redis;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  emulator?: EmulatorOptions;
+  shopTables?: boolean;
+  env?: Env;
+}
+
+export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const id = randomBytes(6).toString('hex');
+  const schema = `t_${id}`;
+  const prefix = `mmtest-${id}`;
+  const admin = knex({ client: 'pg', connection: ADMIN_DATABASE_URL, pool: { min: 0, max: 1 } });
+  await admin.raw(`create schema "${schema}"`);
+  await admin.destroy();
+  const mediaRoot = await mkdtemp(join(tmpdir(), `mm-media-${id}-`));
+  const emulator = await startEmulator(opts.emulator ?? {});
+  const env: Env = {
+    DATABASE_URL: ADMIN_DATABASE_URL,
+    DATABASE_SCHEMA: schema,
+    DATABASE_POOL_MAX: '5',
+    REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    MEDIA_ROOT: mediaRoot,
+    CLOUDINARY_URL: emulator.cloudinaryUrl,
+    RETRY_BACKOFF_MS: '50',
+    LOG_LEVEL: 'debug',
+    ...opts.env,
+  };
+  const config = () => loadConfig(env, ['database', 'redis', 'mediaRoot', 'cloudinary']);
+  const db = createDb(config().database);
+  if (opts.shopTables !== false) await createShopTables(db);
+  const ledger = new Ledger(db);
+  await ledger.migrate();
+  const logs = captureLogs(config().secrets);
+  const redisClients: Redis[] = [];
+
+  return {
+    id,
+    schema,
+    prefix,
+    mediaRoot,
+    env,
+    emulator,
+    db,
+    ledger,
+    logs,
+    config,
+    async file(rel, bytes) {
+      const p = join(mediaRoot, rel);
+      await mkdir(dirname(p), { recursive: true });
+      await writeFile(p, bytes);
+      return p;
+    },
+    async link(rel, target) {
+      const p = join(mediaRoot, rel);
+      await mkdir(dirname(p), { recursive: true });
+      await symlink(target, p);
+    },
+    async run(argv, runOpts = {}) {
+      let stdout = '';
+      let stderr = '';
+      const io: CommandIO = {
+        env: { ...env, ...runOpts.env },
+        stdout: new Writable({ write: (c, _e, cb) => ((stdout += c.toString()), cb()) }),
+        stderr: new Writable({ write: (c, _e, cb) => ((stderr += c.toString()), cb()) }),
+        isTTY: false,
+        logger: logs.logger,
+        ...(runOpts.signal ? { signal: runOpts.signal } : {}),
+      };
+      const code = await main(['node', 'media-migrate', ...argv], io);
+      return { code, stdout, stderr };
+    },
+    redis() {
+      const r = new Redis(TEST_REDIS_URL);
+      redisClients.push(r);
+      return r;
+    },
+    async close() {
+      await db.destroy();
+      await emulator.close();
+      const r = new Redis(TEST_REDIS_URL);
+      let cursor = '0';
+      do {
+        const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await r.del(...keys);
+      } while (cursor !== '0');
+      r.disconnect();
+      for (const c of redisClients) c.disconnect();
+      const a = knex({ client: 'pg', connection: ADMIN_DATABASE_URL, pool: { min: 0, max: 1 } });
+      await a.raw(`drop schema if exists "${schema}" cascade`);
+      await a.destroy();
+      await rm(mediaRoot, { recursive: true, force: true });
+    },
+  };
+}
