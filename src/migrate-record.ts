@@ -82,7 +82,7 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
     throw err;
   }
   if (!file) {
-    return finish({ outcome: Outcome.missing, reason: Reason.notFound, oldValue: value, detail: `"${value}" is not under MEDIA_ROOT` });
+    return finish({ outcome: Outcome.missing, reason: Reason.notFound, oldValue: value, detail: `no file at MEDIA_ROOT/${value}` });
   }
 
   const publicId = publicIdFor(file.name, file.md5, batch.prefix);
@@ -102,7 +102,15 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
   }
 
   await h.ledger.noteAttempt(rec.id, { publicId, oldValue: value });
-  const asset = await h.uploader.upload({ file, publicId, tags: [batch.tag, 'media-migrate'] });
+  let asset: UploadedAsset;
+  try {
+    asset = await h.uploader.upload({ file, publicId, tags: [batch.tag, 'media-migrate'] });
+  } catch (err) {
+    if (err instanceof PermanentError) {
+      return finish({ outcome: Outcome.failed, reason: err.reason, detail: err.message, oldValue: value, publicId });
+    }
+    throw err;
+  }
   h.logger.debug({ publicId, existing: asset.existing, bytes: asset.bytes }, 'uploaded');
 
   if (asset.etag !== file.md5 || asset.bytes !== file.size) {

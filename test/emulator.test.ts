@@ -405,7 +405,7 @@ describe('destroy', () => {
 
   it('is signed like uploads', async () => {
     const emu = await emulator();
-    const err = await failure(cloudinary.uploader.destroy('x', { ...opts(emu), api_secret: 'nope', invalidate: true }));
+    const err = await failure(cloudinary.uploader.destroy('x', { ...opts(emu, { api_secret: 'nope' }), invalidate: true }));
     expect(err.http_code).toBe(401);
   });
 });

@@ -1,0 +1,155 @@
+import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, parseCloudinaryUrl, secretsInEnv, storagePrefix } from '../src/config.ts';
+import { ConfigError, PermanentError } from '../src/errors.ts';
+import { detectImageFormat, readMediaFile, resolveInside } from '../src/media-file.ts';
+import { jobIdFor } from '../src/queue.ts';
+import { contentSuffix, publicIdFor } from '../src/storage-convention.ts';
+import { summaryLine } from '../src/outcomes.ts';
+import { gifBytes, jpegHeaderBytes, pngBytes } from './helpers/images.ts';
+
+describe('storage convention (django-cloudinary-storage MediaCloudinaryStorage)', () => {
+  const md5 = 'a3f1c2d4e5f60718293a4b5c6d7e8f90';
+  it('prefixes media/, keeps the folder, drops the extension and adds a 6-character suffix', () => {
+    expect(publicIdFor('products/shoe.jpg', md5, 'media/')).toBe(`media/products/shoe_${contentSuffix(md5)}`);
+    expect(contentSuffix(md5)).toMatch(/^[0-9a-z]{6}$/);
+  });
+  it('does not prefix twice (as _prepend_prefix) and handles files at the root', () => {
+    expect(publicIdFor('media/products/shoe.jpg', md5, 'media/')).toBe(`media/products/shoe_${contentSuffix(md5)}`);
+    expect(publicIdFor('logo.png', md5, 'media/')).toBe(`media/logo_${contentSuffix(md5)}`);
+    expect(publicIdFor('logo.png', md5, '')).toBe(`logo_${contentSuffix(md5)}`);
+  });
+  it('replaces characters Cloudinary refuses in a public_id, keeps unicode', () => {
+    expect(publicIdFor('a b/c&d+e#f%g?.png', md5, 'media/')).toBe(`media/a_b/c_d_e_f_g__${contentSuffix(md5)}`);
+    expect(publicIdFor('produits/été.png', md5, 'media/')).toBe(`media/produits/été_${contentSuffix(md5)}`);
+  });
+  it('the same content gives the same id, other content another one', () => {
+    expect(publicIdFor('x.png', md5, 'media/')).toBe(publicIdFor('x.png', md5, 'media/'));
+    expect(publicIdFor('x.png', md5, 'media/')).not.toBe(publicIdFor('x.png', 'ffff' + md5.slice(4), 'media/'));
+  });
+  it('derives the prefix from MEDIA_URL', () => {
+    expect(storagePrefix('/media/')).toBe('media/');
+    expect(storagePrefix('/uploads')).toBe('uploads/');
+    expect(storagePrefix('')).toBe('');
+  });
+});
+
+describe('job ids', () => {
+  it('are deterministic and never contain ":" or only digits', () => {
+    const ref = { batchId: 3, table: 'shop_productimages', column: 'image', pk: '4711' };
+    expect(jobIdFor(ref)).toBe('b3-shop_productimages-image-4711');
+    expect(jobIdFor(ref)).toBe(jobIdFor({ ...ref }));
+    const odd = jobIdFor({ ...ref, pk: 'a:b c' });
+    expect(odd).not.toContain(':');
+    expect(odd).not.toMatch(/^\d+$/);
+  });
+});
+
+describe('image detection by magic bytes', () => {
+  it('recognises real images and refuses text', () => {
+    expect(detectImageFormat(pngBytes(2, 2))).toBe('png');
+    expect(detectImageFormat(gifBytes(2, 2))).toBe('gif');
+    expect(detectImageFormat(jpegHeaderBytes(2, 2))).toBe('jpg');
+    expect(detectImageFormat(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"></svg>'))).toBe('svg');
+    expect(detectImageFormat(Buffer.from('hello, I am text'))).toBeUndefined();
+  });
+});
+
+describe('media files stay inside MEDIA_ROOT', () => {
+  let root: string;
+  let outside: string;
+  beforeAll(async () => {
+    root = realpathSync(await mkdtemp(join(tmpdir(), 'mm-root-')));
+    outside = realpathSync(await mkdtemp(join(tmpdir(), 'mm-out-')));
+    await mkdir(join(root, 'p'), { recursive: true });
+    await writeFile(join(root, 'p', 'ok.png'), pngBytes(3, 3));
+    await writeFile(join(outside, 'secret.png'), pngBytes(3, 3, 9));
+    await symlink(join(outside, 'secret.png'), join(root, 'p', 'escape.png'));
+    await symlink(join(root, 'p', 'ok.png'), join(root, 'p', 'inside-link.png'));
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+    await rm(outside, { recursive: true, force: true });
+  });
+  const reason = async (value: string) => {
+    try {
+      await resolveInside(root, value);
+      return 'ok';
+    } catch (err) {
+      return (err as PermanentError).reason;
+    }
+  };
+  it('refuses .., absolute paths, NUL and symlinks that leave the root', async () => {
+    expect(await reason('../etc/passwd')).toBe('unsafe_path');
+    expect(await reason('p/../../x.png')).toBe('unsafe_path');
+    expect(await reason('/etc/passwd')).toBe('unsafe_path');
+    expect(await reason('C:\\Windows\\win.ini')).toBe('unsafe_path');
+    expect(await reason('p/a\0.png')).toBe('unsafe_path');
+    expect(await reason('p/escape.png')).toBe('unsafe_path');
+    expect(await reason('p/inside-link.png')).toBe('ok');
+    expect(await reason('p\\ok.png')).toBe('ok');
+    expect(await resolveInside(root, 'p/nothing.png')).toBeUndefined();
+  });
+  it('reads, hashes and sizes a good file', async () => {
+    const f = await readMediaFile(root, 'p/ok.png', { maxFileBytes: 1e6, keepInMemoryUpToBytes: 1e6 });
+    expect(f?.format).toBe('png');
+    expect(f?.size).toBe(pngBytes(3, 3).length);
+    expect(f?.md5).toMatch(/^[0-9a-f]{32}$/);
+  });
+  it('hashes large files from disk without keeping them', async () => {
+    const small = await readMediaFile(root, 'p/ok.png', { maxFileBytes: 1e6, keepInMemoryUpToBytes: 1e6 });
+    const streamed = await readMediaFile(root, 'p/ok.png', { maxFileBytes: 1e6, keepInMemoryUpToBytes: 1 });
+    expect(streamed?.data).toBeUndefined();
+    expect(streamed?.md5).toBe(small?.md5);
+  });
+});
+
+describe('configuration', () => {
+  it('parses CLOUDINARY_URL in the SDK format, with upload_prefix', () => {
+    expect(parseCloudinaryUrl('cloudinary://123:s3cr%2Ft@mycloud?upload_prefix=http://127.0.0.1:9443')).toEqual({
+      apiKey: '123',
+      apiSecret: 's3cr/t',
+      cloudName: 'mycloud',
+      uploadPrefix: 'http://127.0.0.1:9443',
+    });
+  });
+  it('accepts the seed app CLOUD_NAME / API_KEY / API_SECRET', () => {
+    const c = loadConfig({ CLOUD_NAME: 'c', API_KEY: 'k', API_SECRET: 'secret-value' }, ['cloudinary']);
+    expect(c.cloudinary).toMatchObject({ cloudName: 'c', apiKey: 'k', apiSecret: 'secret-value', uploadPrefix: 'https://api.cloudinary.com' });
+    expect(c.secrets).toContain('secret-value');
+  });
+  it('collects every problem, one line each naming the setting, without echoing secrets', () => {
+    let err: ConfigError | undefined;
+    try {
+      loadConfig(
+        { DATABASE_URL: 'oracle://x', CLOUDINARY_URL: 'https://key:topsecret@cloud', MEDIA_ROOT: '/no/such/dir', JOB_ATTEMPTS: 'many', REDIS_URL: 'nope' },
+        ['database', 'redis', 'mediaRoot', 'cloudinary'],
+      );
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const names = err!.problems.map((p) => p.split(':')[0]);
+    expect(names.sort()).toEqual(['CLOUDINARY_URL', 'DATABASE_URL', 'JOB_ATTEMPTS', 'MEDIA_ROOT', 'REDIS_URL']);
+    for (const p of err!.problems) {
+      expect(p).not.toContain('\n');
+      expect(p).not.toContain('topsecret');
+    }
+  });
+  it('finds secrets in the raw environment for scrubbing', () => {
+    expect(secretsInEnv({ CLOUDINARY_URL: 'cloudinary://k:abcd1234@c', DATABASE_URL: 'postgres://u:pw%40rd@h/db' })).toEqual(
+      expect.arrayContaining(['abcd1234', 'pw%40rd', 'pw@rd']),
+    );
+  });
+});
+
+describe('summary line', () => {
+  it('has the old script shape', () => {
+    expect(summaryLine({ total: 135, migrated: 128, missing: 2, skipped: 5, failed: 0, pending: 0 })).toBe(
+      '✔ DONE | Migrated=128 | Missing=2 | Skipped=5 | Failed=0',
+    );
+  });
+});
