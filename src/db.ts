@@ -1,4 +1,5 @@
 import knex, { type Knex } from 'knex';
+import type { Logger } from 'pino';
 import type { DatabaseConfig } from './config.ts';
 
 export type { Knex };
@@ -7,9 +8,17 @@ export type { Knex };
  * Opens the app's database through knex. The client follows the DATABASE_URL scheme; on PostgreSQL
  * an optional schema becomes the search_path, so our ledger sits beside the app's tables.
  */
-export function createDb(cfg: DatabaseConfig): Knex {
+export function createDb(cfg: DatabaseConfig, logger?: Logger): Knex {
+  // knex prints its warnings (a failed connection attempt, say) to the console; they belong in our log.
+  const log = {
+    warn: (m: unknown) => logger?.debug({ knex: String(m) }, 'knex warning'),
+    error: (m: unknown) => logger?.debug({ knex: String(m) }, 'knex error'),
+    deprecate: () => {},
+    debug: () => {},
+  };
   if (cfg.client === 'pg') {
     return knex({
+      log,
       client: 'pg',
       connection: cfg.url,
       ...(cfg.schema ? { searchPath: [cfg.schema] } : {}),
@@ -21,6 +30,7 @@ export function createDb(cfg: DatabaseConfig): Knex {
   }
   if (cfg.client === 'mysql2') {
     return knex({
+      log,
       client: 'mysql2',
       connection: { uri: cfg.url, supportBigNumbers: true, bigNumberStrings: true } as Knex.MySql2ConnectionConfig,
       pool: { min: 0, max: cfg.poolMax },
@@ -29,6 +39,7 @@ export function createDb(cfg: DatabaseConfig): Knex {
   }
   const filename = cfg.url.replace(/^(sqlite|file):(\/\/)?/, '');
   return knex({
+    log,
     client: 'better-sqlite3',
     connection: { filename },
     useNullAsDefault: true,

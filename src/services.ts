@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
+import type { Logger } from 'pino';
 import type { CloudinaryConfig, DatabaseConfig, RedisConfig, UploadConfig } from './config.ts';
 import { checkDatabase, createDb } from './db.ts';
 import { CredentialsError, ExitError, errorMessage } from './errors.ts';
@@ -18,8 +19,12 @@ function reasonOf(err: unknown): string {
   return e.code ?? e.errors?.[0]?.code ?? errorMessage(err).split('\n')[0] ?? 'unknown error';
 }
 
-export async function openDatabase(cfg: DatabaseConfig, res: Resources): Promise<{ db: Knex; ledger: Ledger }> {
-  const db = createDb(cfg);
+export async function openDatabase(
+  cfg: DatabaseConfig,
+  res: Resources,
+  logger?: Logger,
+): Promise<{ db: Knex; ledger: Ledger }> {
+  const db = createDb(cfg, logger);
   res.defer('database', () => db.destroy());
   try {
     await checkDatabase(db);

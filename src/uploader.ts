@@ -75,9 +75,11 @@ interface SdkFailure {
 
 /** Maps whatever the SDK rejected with onto our error types. `what` names the call for the message. */
 export function classifyCloudinaryFailure(err: unknown, what: string, rateLimitPauseMs: number): Error {
-  const e = (err ?? {}) as SdkFailure;
+  // The Admin API rejects with `{ error: { message, http_code } }`, the Upload API with the inner object.
+  const outer = (err ?? {}) as { error?: unknown };
+  const e = (outer.error && typeof outer.error === 'object' ? outer.error : outer) as SdkFailure;
   const status = typeof e.http_code === 'number' ? e.http_code : undefined;
-  const msg = errorMessage(err);
+  const msg = errorMessage(e);
   if (status === 401 || status === 403 || /Invalid Signature|Unknown API key|Invalid api_key|api_secret mismatch|Invalid credentials/i.test(msg)) {
     return new CredentialsError(
       `CLOUDINARY_URL: Cloudinary refused the API key or secret (${status ?? 'error'}: ${msg.split('. String to sign')[0]})`,

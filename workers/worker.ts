@@ -18,7 +18,7 @@ export interface WorkerOptions {
 export async function workerCommand(opts: WorkerOptions, io: CommandIO): Promise<number> {
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
-    const { db, ledger } = await openDatabase(config.database, res);
+    const { db, ledger } = await openDatabase(config.database, res, logger);
     const { connection, queue } = await openQueue(config.redis, config.upload, res);
     const uploader = await openUploader(config.cloudinary, config.upload, res, { checkCredentials: true });
     const halted = new AbortController();

@@ -15,7 +15,7 @@ export interface EnqueueCommandOptions {
 export async function enqueueCommand(opts: EnqueueCommandOptions, io: CommandIO): Promise<number> {
   const { config, logger, res } = setup(io, ['database', 'redis']);
   try {
-    const { db, ledger } = await openDatabase(config.database, res);
+    const { db, ledger } = await openDatabase(config.database, res, logger);
     const spec = await batchSpec(db, config, opts);
     const { queue } = await openQueue(config.redis, config.upload, res);
     const r = await enqueueBatch({ db, ledger, queue, logger }, spec, { batchId: opts.batch });

@@ -21,7 +21,7 @@ export interface MigrateOptions {
 export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promise<number> {
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
-    const { db, ledger } = await openDatabase(config.database, res);
+    const { db, ledger } = await openDatabase(config.database, res, logger);
     const spec = await batchSpec(db, config, opts);
     const { connection, queue } = await openQueue(config.redis, config.upload, res);
     // A dry run uploads nothing, but a wrong secret is still worth knowing before the real one.

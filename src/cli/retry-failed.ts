@@ -36,9 +36,9 @@ export async function requeueRecords(queue: RecordQueue, records: readonly Ledge
 
 /** `media-migrate retry-failed`: re-queues exactly the failed records of a batch. */
 export async function retryFailedCommand(opts: RetryFailedOptions, io: CommandIO): Promise<number> {
-  const { config, res } = setup(io, ['database', 'redis']);
+  const { config, logger, res } = setup(io, ['database', 'redis']);
   try {
-    const { ledger } = await openDatabase(config.database, res);
+    const { ledger } = await openDatabase(config.database, res, logger);
     const batch = await resolveBatch(ledger, opts.batch);
     const { queue } = await openQueue(config.redis, config.upload, res);
     const records = await ledger.reopenFailed(batch.id);

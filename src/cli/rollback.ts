@@ -16,7 +16,7 @@ export async function rollbackCommand(opts: RollbackOptions, io: CommandIO): Pro
   if (opts.batch === undefined) throw new ExitError(2, 'rollback: --batch ID is required (see media-migrate status)');
   const { config, logger, res } = setup(io, opts.deleteAssets ? ['database', 'cloudinary'] : ['database']);
   try {
-    const { db, ledger } = await openDatabase(config.database, res);
+    const { db, ledger } = await openDatabase(config.database, res, logger);
     const batch = await ledger.getBatch(opts.batch);
     if (!batch) throw new ExitError(2, `--batch ${opts.batch}: no such batch`);
     const uploader =

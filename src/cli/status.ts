@@ -40,9 +40,9 @@ function render(s: BatchStatus): string[] {
 
 /** `media-migrate status`: the ledger's figures for a batch (the latest by default). */
 export async function statusCommand(opts: StatusOptions, io: CommandIO): Promise<number> {
-  const { config, res } = setup(io, ['database']);
+  const { config, logger, res } = setup(io, ['database']);
   try {
-    const { ledger } = await openDatabase(config.database, res);
+    const { ledger } = await openDatabase(config.database, res, logger);
     const batch = await resolveBatch(ledger, opts.batch);
     const s = await batchStatus(ledger, batch);
     if (opts.json) {
