@@ -1,0 +1,133 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runBatch } from '../src/run-batch.ts';
+import { checkSources, defaultSources } from '../src/sources.ts';
+import { createCloudinaryUploader } from '../src/uploader.ts';
+import { createQueue, redisConnection } from '../src/queue.ts';
+import { createHarness, type Harness } from './helpers/harness.ts';
+import { pngBytes } from './helpers/images.ts';
+
+let h: Harness;
+beforeEach(async () => {
+  h = await createHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+async function seed(n: number) {
+  for (let i = 1; i <= n; i++) await h.file(`p/${i}.png`, pngBytes(3, 2, i));
+  await h.db('shop_productimages').insert(Array.from({ length: n }, (_, i) => ({ image: `p/${i + 1}.png` })));
+}
+
+describe('migrate --dry-run', () => {
+  it('classifies every record and uploads and writes nothing', async () => {
+    await seed(4);
+    await h.file('p/bad.jpg', 'text');
+    await h.db('shop_productimages').insert([{ image: 'p/bad.jpg' }, { image: 'p/none.png' }, { image: '' }]);
+    const before = await h.db('shop_productimages').orderBy('id');
+    const r = await h.run(['migrate', '--dry-run']);
+    expect(r.stdout.trim()).toBe('✖ DONE | Migrated=4 | Missing=1 | Skipped=1 | Failed=1 (dry run: nothing uploaded or written)');
+    expect(await h.db('shop_productimages').orderBy('id')).toEqual(before);
+    expect(h.emulator.stats().uploadRequests).toBe(0);
+    const reasons = await h.db('media_migrate_records').where({ outcome: 'migrated' }).distinct('reason');
+    expect(reasons).toEqual([{ reason: 'would_migrate' }]);
+    // A dry run does not count as "already migrated" for the real one.
+    const real = await h.run(['migrate']);
+    expect(real.stdout.trim()).toBe('✖ DONE | Migrated=4 | Missing=1 | Skipped=1 | Failed=1');
+  });
+});
+
+describe('migrate --store url', () => {
+  it('writes the secure_url, which serves the same bytes', async () => {
+    await seed(1);
+    const r = await h.run(['migrate', '--store', 'url']);
+    expect(r.code).toBe(0);
+    const row = await h.db('shop_productimages').first();
+    expect(row.image).toMatch(new RegExp(`^${h.emulator.url}/demo/image/upload/v\\d+/media/p/1_[0-9a-z]{6}\\.png$`));
+    const res = await fetch(row.image);
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(pngBytes(3, 2, 1));
+  });
+});
+
+describe('status', () => {
+  it('--json prints one object with the figures of the latest batch', async () => {
+    await seed(3);
+    await h.db('shop_bannerimage').insert({ image: 'b/none.png' });
+    await h.run(['migrate']);
+    const r = await h.run(['status', '--json']);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ batch: 1, total: 4, migrated: 3, missing: 1, skipped: 0, failed: 0, pending: 0, state: 'finished' });
+    expect(s.sources).toEqual(
+      expect.arrayContaining([expect.objectContaining({ table: 'shop_bannerimage', column: 'image', total: 1, missing: 1 })]),
+    );
+    const text = await h.run(['status', '--batch', '1']);
+    expect(text.stdout).toContain('Batch 1 · finished');
+    expect(text.stdout).toContain('shop_bannerimage.image[pk=1]  not_found');
+  });
+
+  it('names a batch that does not exist', async () => {
+    const r = await h.run(['status', '--batch', '9']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('media-migrate: --batch 9: no such batch');
+  });
+});
+
+describe('retry-failed', () => {
+  it('re-queues exactly the failed records, and they then succeed', async () => {
+    await seed(5);
+    h.emulator.setFaults({ errorRate: 1 });
+    // Records 1-2 fail for good (attempts run out); the rest are fine once the emulator recovers.
+    const stopAfter = await h.run(['migrate'], { env: { JOB_ATTEMPTS: '1' } });
+    expect(stopAfter.stdout.trim()).toBe('✖ DONE | Migrated=0 | Missing=0 | Skipped=0 | Failed=5');
+    h.emulator.setFaults({ errorRate: 0 });
+    await h.db('media_migrate_records').whereIn('pk', ['3', '4', '5']).update({ outcome: 'missing', reason: 'not_found' });
+
+    const r = await h.run(['retry-failed', '--json']);
+    expect(JSON.parse(r.stdout)).toEqual({ batch: 1, requeued: 2 });
+    const again = await h.run(['migrate', '--batch', '1']);
+    expect(again.code).toBe(0);
+    const s = JSON.parse((await h.run(['status', '--json'])).stdout);
+    expect(s).toMatchObject({ migrated: 2, missing: 3, failed: 0, pending: 0 });
+    expect(h.emulator.stats().created).toBe(2);
+  });
+});
+
+describe('refused credentials mid-batch', () => {
+  it('halt the batch within a few requests, with one message naming CLOUDINARY_URL', async () => {
+    await seed(40);
+    const config = h.config();
+    const uploader = createCloudinaryUploader({ ...config.cloudinary, apiSecret: 'revoked' }, config.upload);
+    const connection = redisConnection(config.redis);
+    const queue = createQueue(config.redis, connection, config.upload);
+    const sources = await checkSources(h.db, defaultSources('shop'));
+    const result = await runBatch(
+      {
+        db: h.db,
+        ledger: h.ledger,
+        queue,
+        connection,
+        uploader,
+        logger: h.logs.logger,
+        redis: config.redis,
+        upload: config.upload,
+        mediaRoot: config.mediaRoot,
+        cloudName: config.cloudinary.cloudName,
+      },
+      { sources, store: 'public_id', dryRun: false, prefix: 'media/', tag: 'media' },
+      { concurrency: 4 },
+    );
+    expect(result.halted).toMatch(/^CLOUDINARY_URL: Cloudinary refused the API key or secret \(401/);
+    expect(h.emulator.stats().uploadRequests).toBeLessThanOrEqual(4);
+    expect(result.counts).toMatchObject({ failed: 0, pending: 40 });
+    expect(await queue.isPaused()).toBe(true);
+    expect((await h.ledger.getBatch(result.batch.id))?.haltedReason).toBe(result.halted);
+    await queue.close();
+    connection.disconnect();
+    uploader.close();
+
+    // With the right credentials, running again resumes the same batch and finishes it.
+    const again = await h.run(['migrate']);
+    expect(again.stdout.trim()).toBe('✔ DONE | Migrated=40 | Missing=0 | Skipped=0 | Failed=0');
+    expect(JSON.parse((await h.run(['status', '--json'])).stdout)).toMatchObject({ batch: 1, state: 'finished' });
+  });
+});
