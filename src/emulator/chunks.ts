@@ -1,3 +1,4 @@
+import { ByteList } from './bytes.ts';
 import { ApiError } from './reply.ts';
 
 export interface ContentRange {
@@ -20,12 +21,12 @@ export function parseContentRange(header: string): ContentRange {
 }
 
 interface Assembly {
-  parts: Map<number, Buffer>;
+  parts: Map<number, ByteList>;
   received: number;
   touched: number;
 }
 
-export type ChunkOutcome = { done: false; received: number } | { done: true; data: Buffer };
+export type ChunkOutcome = { done: false; received: number } | { done: true; data: ByteList };
 
 /**
  * Reassembles `upload_large`: chunks share an X-Unique-Upload-Id, say where they belong with
@@ -42,7 +43,7 @@ export class ChunkAssembler {
     private readonly idleMs = 3_600_000,
   ) {}
 
-  accept(uploadId: string, range: ContentRange, chunk: Buffer, chunkBytes: number): ChunkOutcome {
+  accept(uploadId: string, range: ContentRange, chunk: ByteList, chunkBytes: number): ChunkOutcome {
     this.sweep();
     if (chunkBytes !== range.end - range.start + 1) {
       throw new ApiError(
@@ -84,7 +85,7 @@ export class ChunkAssembler {
       throw new ApiError(400, `Upload incomplete - received ${a.received} of ${total} bytes for upload ${uploadId}`);
     }
     this.uploads.delete(uploadId);
-    return { done: true, data: Buffer.concat(ordered.map(([, buf]) => buf), total) };
+    return { done: true, data: ByteList.join(ordered.map(([, part]) => part)) };
   }
 
   /** Abandoned uploads would otherwise hold their chunks forever in a long-running emulator. */

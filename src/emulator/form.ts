@@ -1,10 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
+import { ByteList } from './bytes.ts';
 import { ApiError } from './reply.ts';
 
 export interface FormFile {
   /** At most `maxFileBytes` bytes are kept; `bytes` still counts everything that arrived. */
-  data: Buffer;
+  data: ByteList;
   bytes: number;
   filename: string;
   truncated: boolean;
@@ -74,7 +75,7 @@ function parseMultipart(req: IncomingMessage, limits: FormLimits): Promise<Form>
         return;
       }
       const parts: Buffer[] = [];
-      const current: FormFile = { data: Buffer.alloc(0), bytes: 0, filename: info.filename ?? 'file', truncated: false };
+      const current: FormFile = { data: ByteList.of(Buffer.alloc(0)), bytes: 0, filename: info.filename ?? 'file', truncated: false };
       file = current;
       let kept = 0;
       stream.on('data', (chunk: Buffer) => {
@@ -88,7 +89,8 @@ function parseMultipart(req: IncomingMessage, limits: FormLimits): Promise<Form>
         }
       });
       stream.on('end', () => {
-        current.data = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, kept);
+        // Slices of the request's own buffers: kept as they are, never copied here.
+        current.data = new ByteList(parts, kept);
       });
     });
     bb.on('close', () => resolve(file ? { fields, file } : { fields }));

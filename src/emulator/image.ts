@@ -1,4 +1,8 @@
 import { imageSize } from 'image-size';
+import { ByteList } from './bytes.ts';
+
+/** Enough for the headers of every common format; TIFF or odd JPEGs fall back to the whole file. */
+const PROBE_HEAD_BYTES = 256 * 1024;
 
 /**
  * image-size detector type -> Cloudinary format name. Types Cloudinary does not take as images
@@ -58,8 +62,7 @@ export interface ImageInfo {
   height: number;
 }
 
-/** Only headers are parsed, so this stays cheap even for the 100 MB limit. */
-export function probeImage(data: Buffer): ImageInfo | undefined {
+function probe(data: Buffer): ImageInfo | undefined {
   if (data.length === 0) return undefined;
   try {
     const size = imageSize(data);
@@ -70,6 +73,13 @@ export function probeImage(data: Buffer): ImageInfo | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Only headers are parsed, so this stays cheap even for the 100 MB limit. */
+export function probeImage(data: ByteList): ImageInfo | undefined {
+  const head = probe(data.head(PROBE_HEAD_BYTES));
+  if (head || data.length <= PROBE_HEAD_BYTES) return head;
+  return probe(data.buffer);
 }
 
 export function contentTypeFor(format: string): string {

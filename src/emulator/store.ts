@@ -1,12 +1,37 @@
-import { createHash } from 'node:crypto';
+import type { ByteList } from './bytes.ts';
 import { unixSeconds } from './clock.ts';
 import { randomHex } from './public-id.ts';
 import type { EmulatorAsset } from './types.ts';
 
-/** What the store keeps beyond the public shape: creation order for listings and cursors. */
-export interface StoredAsset extends EmulatorAsset {
-  seq: number;
-  assetFolder: string;
+/**
+ * An asset plus what the store needs beyond the public shape: creation order for listings and
+ * cursors. `data` is joined on first read only (see ByteList).
+ */
+export class StoredAsset implements EmulatorAsset {
+  readonly bytes: number;
+  readonly etag: string;
+  readonly createdAt = new Date();
+
+  constructor(
+    readonly publicId: string,
+    readonly resourceType: string,
+    readonly version: number,
+    readonly assetId: string,
+    readonly seq: number,
+    readonly format: string,
+    readonly width: number,
+    readonly height: number,
+    readonly tags: string[],
+    readonly assetFolder: string,
+    readonly content: ByteList,
+  ) {
+    this.bytes = content.length;
+    this.etag = content.md5();
+  }
+
+  get data(): Buffer {
+    return this.content.buffer;
+  }
 }
 
 export interface NewAsset {
@@ -16,7 +41,7 @@ export interface NewAsset {
   width: number;
   height: number;
   tags: string[];
-  data: Buffer;
+  data: ByteList;
   assetFolder: string;
 }
 
@@ -60,22 +85,19 @@ export class AssetStore {
   put(a: NewAsset): { asset: StoredAsset; replaced: boolean } {
     const map = this.of(a.resourceType);
     const previous = map.get(a.publicId);
-    const asset: StoredAsset = {
-      publicId: a.publicId,
-      version: this.nextVersion(),
-      format: a.format,
-      bytes: a.data.length,
-      etag: createHash('md5').update(a.data).digest('hex'),
-      width: a.width,
-      height: a.height,
-      tags: a.tags,
-      createdAt: new Date(),
-      data: a.data,
-      resourceType: a.resourceType,
-      assetId: previous?.assetId ?? randomHex(16),
-      seq: ++this.seq,
-      assetFolder: a.assetFolder,
-    };
+    const asset = new StoredAsset(
+      a.publicId,
+      a.resourceType,
+      this.nextVersion(),
+      previous?.assetId ?? randomHex(16),
+      ++this.seq,
+      a.format,
+      a.width,
+      a.height,
+      a.tags,
+      a.assetFolder,
+      a.data,
+    );
     map.set(a.publicId, asset);
     return { asset, replaced: previous !== undefined };
   }

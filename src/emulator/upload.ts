@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { uploadJson } from './asset-json.ts';
+import { ByteList } from './bytes.ts';
 import { parseContentRange } from './chunks.ts';
 import { ceilToSecond, cloudinaryDateTime } from './clock.ts';
 import type { EmulatorContext } from './context.ts';
@@ -15,7 +16,7 @@ const VIDEO_EXTENSIONS = new Set(['mp4', 'mov', 'webm', 'avi', 'mkv', 'm4v', 'mp
 const REMOTE_FETCH_TIMEOUT_MS = 30_000;
 
 interface Source {
-  data: Buffer;
+  data: ByteList;
   bytes: number;
   filename: string;
 }
@@ -39,13 +40,13 @@ async function injectFault(ctx: EmulatorContext, req: IncomingMessage, fault: In
   }
 }
 
-function decodeDataUri(uri: string): Buffer | undefined {
+function decodeDataUri(uri: string): ByteList | undefined {
   const comma = uri.indexOf(',');
   if (comma < 0) return undefined;
   const meta = uri.slice(5, comma);
   const payload = uri.slice(comma + 1);
   try {
-    return meta.endsWith(';base64') ? Buffer.from(payload, 'base64') : Buffer.from(decodeURIComponent(payload), 'utf8');
+    return ByteList.of(meta.endsWith(';base64') ? Buffer.from(payload, 'base64') : Buffer.from(decodeURIComponent(payload), 'utf8'));
   } catch {
     return undefined;
   }
@@ -61,7 +62,7 @@ async function fetchRemote(url: string, maxBytes: number): Promise<Source> {
   if (!res.ok) throw new ApiError(400, `Error in loading ${url} - ${res.status} ${res.statusText}`);
   const data = Buffer.from(await res.arrayBuffer());
   const name = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '') || 'file';
-  return { data: data.subarray(0, maxBytes), bytes: data.length, filename: name };
+  return { data: ByteList.of(data.subarray(0, maxBytes)), bytes: data.length, filename: name };
 }
 
 /** The SDK streams local files as a `file` part; remote URLs and data URIs come as a `file` field. */
@@ -78,7 +79,7 @@ async function resolveSource(ctx: EmulatorContext, form: Form, params: Record<st
   throw new ApiError(400, `Unsupported source URL: ${file.slice(0, 120)}`);
 }
 
-function classify(requested: string, data: Buffer, filename: string): { resourceType: string; format: string; width: number; height: number } {
+function classify(requested: string, data: ByteList, filename: string): { resourceType: string; format: string; width: number; height: number } {
   const ext = filenameExtension(filename);
   if (requested === 'raw') return { resourceType: 'raw', format: ext, width: 0, height: 0 };
   const info = probeImage(data);
