@@ -98,6 +98,18 @@ export function classifyCloudinaryFailure(err: unknown, what: string, rateLimitP
   return new PermanentError(Reason.cloudinaryRejected, `${what}: Cloudinary refused it (${status}: ${msg})`);
 }
 
+/**
+ * The SDK's Admin API calls ignore their `timeout` option (the request's timeout has no handler), so
+ * a hung look-up would wait forever: bound it ourselves, as a 499 like the Upload API's own timeout.
+ */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject({ message: `Request Timeout after ${ms} ms`, http_code: 499 }), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 function toAsset(r: UploadApiResponse): UploadedAsset {
   return {
     publicId: r.public_id,
@@ -181,7 +193,7 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
         const ids = publicIds.slice(i, i + 100);
         let r: { resources?: { public_id: string; bytes: number; format: string; version: number }[] };
         try {
-          r = await cloudinary.api.resources_by_ids([...ids], { ...base, max_results: 100 } as never);
+          r = await withTimeout(cloudinary.api.resources_by_ids([...ids], { ...base } as never), opts.timeoutMs);
         } catch (err) {
           throw fail(err, `Admin API look-up of ${ids.length} assets`);
         }
@@ -202,7 +214,7 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
 
     async checkCredentials() {
       try {
-        await cloudinary.api.ping({ ...base, timeout: opts.timeoutMs } as never);
+        await withTimeout(cloudinary.api.ping({ ...base } as never), opts.timeoutMs);
       } catch (err) {
         const e = fail(err, 'credentials check');
         if (e instanceof CredentialsError) throw e;

@@ -285,14 +285,17 @@ describe('fault injection', () => {
     await pending;
   });
 
-  it('adds latency plus jitter to upload answers, not to delivery', async () => {
-    const emu = await emulator({ faults: { latencyMs: 200, latencyJitterMs: 50 } });
+  it('adds latency plus jitter to upload and admin answers, not to delivery', async () => {
+    const emu = await emulator({ faults: { latencyMs: 500, latencyJitterMs: 50 } });
     let t = Date.now();
     const r = await uploadBuffer(emu, pngBytes(2, 2), { public_id: 'slow' });
-    expect(Date.now() - t).toBeGreaterThanOrEqual(195);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(495);
+    t = Date.now();
+    await cloudinary.api.ping(opts(emu));
+    expect(Date.now() - t).toBeGreaterThanOrEqual(495);
     t = Date.now();
     await (await fetch(r.url)).arrayBuffer();
-    expect(Date.now() - t).toBeLessThan(150);
+    expect(Date.now() - t).toBeLessThan(400);
   });
 
   it('repeats the same fault sequence for the same seed', async () => {

@@ -1,8 +1,11 @@
 import { imageSize } from 'image-size';
 import { ByteList } from './bytes.ts';
 
-/** Enough for the headers of every common format; TIFF or odd JPEGs fall back to the whole file. */
-const PROBE_HEAD_BYTES = 256 * 1024;
+/**
+ * Growing prefixes: 16 KB holds the header of nearly every file, 512 KB a JPEG behind a large
+ * EXIF/ICC block; TIFFs with trailing IFDs fall back to the whole file.
+ */
+const PROBE_PREFIXES = [16 * 1024, 512 * 1024];
 
 /**
  * image-size detector type -> Cloudinary format name. Types Cloudinary does not take as images
@@ -77,8 +80,10 @@ function probe(data: Buffer): ImageInfo | undefined {
 
 /** Only headers are parsed, so this stays cheap even for the 100 MB limit. */
 export function probeImage(data: ByteList): ImageInfo | undefined {
-  const head = probe(data.head(PROBE_HEAD_BYTES));
-  if (head || data.length <= PROBE_HEAD_BYTES) return head;
+  for (const n of PROBE_PREFIXES) {
+    const found = probe(data.head(n));
+    if (found || data.length <= n) return found;
+  }
   return probe(data.buffer);
 }
 
