@@ -56,6 +56,19 @@ const migrations: Record<string, Knex.Migration> = {
       await db.schema.dropTableIfExists(BATCHES);
     },
   },
+  '0002_upload_ms': {
+    // How long the upload took, for the dashboard's latency histogram and the benchmarks.
+    async up(db) {
+      await db.schema.alterTable(RECORDS, (t) => {
+        t.integer('upload_ms').nullable();
+      });
+    },
+    async down(db) {
+      await db.schema.alterTable(RECORDS, (t) => {
+        t.dropColumn('upload_ms');
+      });
+    },
+  },
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

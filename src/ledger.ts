@@ -59,7 +59,7 @@ export interface Finish {
   etag?: string | undefined;
   bytes?: number | undefined;
   reused?: boolean | undefined;
-  attempts?: number | undefined;
+  uploadMs?: number | undefined;
 }
 
 export interface SourceCounts extends Counts {
@@ -263,6 +263,7 @@ export class Ledger {
         ...(f.etag !== undefined ? { etag: f.etag } : {}),
         ...(f.bytes !== undefined ? { bytes: f.bytes } : {}),
         ...(f.reused !== undefined ? { reused: f.reused } : {}),
+        ...(f.uploadMs !== undefined ? { upload_ms: Math.round(f.uploadMs) } : {}),
         updated_at: db.fn.now(),
         finished_at: db.fn.now(),
       });

@@ -103,6 +103,7 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
 
   await h.ledger.noteAttempt(rec.id, { publicId, oldValue: value });
   let asset: UploadedAsset;
+  const uploadStarted = performance.now();
   try {
     asset = await h.uploader.upload({ file, publicId, tags: [batch.tag, 'media-migrate'] });
   } catch (err) {
@@ -138,7 +139,8 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
     });
   }
 
-  const result = await writeRowAndLedger(task, h, rec, value, newValue, asset);
+  const uploadMs = performance.now() - uploadStarted;
+  const result = await writeRowAndLedger(task, h, rec, value, newValue, asset, uploadMs);
   if (result.reason === Reason.changed) await discardUnwanted(h, publicId, rec.id);
   return result;
 }
@@ -185,6 +187,7 @@ async function writeRowAndLedger(
   oldValue: string,
   newValue: string,
   asset: UploadedAsset,
+  uploadMs: number,
 ): Promise<RecordResult> {
   const { source, ref } = task;
   return h.db.transaction(async (trx) => {
@@ -200,7 +203,7 @@ async function writeRowAndLedger(
       .where(source.pk, ref.pk)
       .where(source.column, oldValue)
       .update({ [source.column]: newValue });
-    const common = { oldValue, publicId: asset.publicId, etag: asset.etag, bytes: asset.bytes, reused: asset.existing };
+    const common = { oldValue, publicId: asset.publicId, etag: asset.etag, bytes: asset.bytes, reused: asset.existing, uploadMs };
     if (changed === 0) {
       await h.ledger.finish(trx, rec.id, {
         ...common,

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { RedisConfig, UploadConfig } from './config.ts';
 import { isConnectionError } from './db.ts';
+import { Counter, bump } from './counters.ts';
 import { CredentialsError, DatabaseUnavailableError, RateLimitedError, errorMessage } from './errors.ts';
 import type { Batch, Ledger } from './ledger.ts';
 import type { MediaLimits } from './media-file.ts';
@@ -68,9 +69,13 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
     return b;
   };
 
+  // Counting is best effort: a metric must never fail a job.
+  const count = (c: Counter) => void bump(deps.connection, deps.redis.prefix, c).catch(() => {});
+
   const halt = async (batchId: number, message: string) => {
     if (haltMessage) return;
     haltMessage = message;
+    count(Counter.halted);
     deps.logger.error({ batch: batchId }, message);
     await deps.ledger.halt(batchId, message).catch(() => {});
     await deps.queue.pause().catch(() => {});
@@ -110,6 +115,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
       }
       if (err instanceof RateLimitedError) {
         log.warn({ waitMs: err.retryAfterMs }, 'rate limited by Cloudinary; pausing the queue');
+        count(Counter.rateLimited);
         await worker.rateLimit(err.retryAfterMs);
         throw Worker.RateLimitError();
       }
@@ -119,6 +125,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
       const message = `${label}: ${errorMessage(err)}`;
       const isLast = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log.warn({ attempt: job.attemptsMade + 1, last: isLast, error: errorMessage(err) }, 'attempt failed');
+      if (!isLast) count(Counter.retried);
       if (isLast) {
         try {
           const rec = await deps.ledger.getRecord(ref);
@@ -147,6 +154,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
   ): Promise<never> => {
     const wait = DB_WAIT_MS + Math.floor(Math.random() * DB_WAIT_MS);
     log.warn({ waitMs: wait, error: errorMessage(err) }, 'database unreachable; the job waits for it');
+    count(Counter.databaseWaits);
     await job.moveToDelayed(Date.now() + wait, token);
     throw new DelayedError();
   };
