@@ -38,9 +38,15 @@ export interface UploadConfig {
   maxFileBytes: number;
   /** Files above this go through the SDK's chunked `upload_large` instead of one request. */
   chunkedAboveBytes: number;
+  /** Chunk size for chunked uploads (Cloudinary wants at least 5 MB per chunk but the last). */
+  chunkBytes: number;
   attempts: number;
   backoffMs: number;
   rateLimitPauseMs: number;
+  /** How long a worker's claim on a job lasts without renewal; a killed worker's jobs return after it. */
+  lockDurationMs: number;
+  /** How often workers look for jobs whose worker died (BullMQ's stalled-job check). */
+  stalledIntervalMs: number;
 }
 
 export interface StorageConfig {
@@ -107,7 +113,10 @@ const commonSchema = z.object({
   UPLOAD_TIMEOUT_MS: positiveInt('UPLOAD_TIMEOUT_MS', 60_000),
   MAX_FILE_BYTES: positiveInt('MAX_FILE_BYTES', 10 * MB),
   CHUNKED_UPLOAD_ABOVE_BYTES: positiveInt('CHUNKED_UPLOAD_ABOVE_BYTES', 20 * MB),
+  UPLOAD_CHUNK_BYTES: positiveInt('UPLOAD_CHUNK_BYTES', 20 * MB),
   JOB_ATTEMPTS: positiveInt('JOB_ATTEMPTS', 8),
+  LOCK_DURATION_MS: positiveInt('LOCK_DURATION_MS', 30_000),
+  STALLED_INTERVAL_MS: positiveInt('STALLED_INTERVAL_MS', 30_000),
   RETRY_BACKOFF_MS: positiveInt('RETRY_BACKOFF_MS', 1_000),
   RATE_LIMIT_PAUSE_MS: positiveInt('RATE_LIMIT_PAUSE_MS', 60_000),
 });
@@ -274,7 +283,10 @@ export function loadConfig<S extends Section>(env: Env, needs: readonly S[], cwd
       timeoutMs: c.UPLOAD_TIMEOUT_MS,
       maxFileBytes: c.MAX_FILE_BYTES,
       chunkedAboveBytes: c.CHUNKED_UPLOAD_ABOVE_BYTES,
+      chunkBytes: c.UPLOAD_CHUNK_BYTES,
       attempts: c.JOB_ATTEMPTS,
+      lockDurationMs: c.LOCK_DURATION_MS,
+      stalledIntervalMs: c.STALLED_INTERVAL_MS,
       backoffMs: c.RETRY_BACKOFF_MS,
       rateLimitPauseMs: c.RATE_LIMIT_PAUSE_MS,
     },

@@ -29,9 +29,6 @@ export interface RecordWorkerDeps {
   concurrency: number;
   /** Called once when the credentials are refused: the process should stop taking work. */
   onHalt?: (message: string) => void;
-  /** How long a stalled job (its worker died) waits before another worker takes it. */
-  stalledIntervalMs?: number;
-  lockDurationMs?: number;
 }
 
 export interface RecordWorker {
@@ -163,8 +160,8 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
     connection: deps.connection,
     prefix: deps.redis.prefix,
     concurrency: deps.concurrency,
-    ...(deps.stalledIntervalMs ? { stalledInterval: deps.stalledIntervalMs } : {}),
-    ...(deps.lockDurationMs ? { lockDuration: deps.lockDurationMs } : {}),
+    stalledInterval: deps.upload.stalledIntervalMs,
+    lockDuration: deps.upload.lockDurationMs,
     // A crashed worker's job is picked up again; our handler is safe to repeat, so allow it twice.
     maxStalledCount: 3,
   });

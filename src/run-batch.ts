@@ -9,6 +9,11 @@ import { enqueueBatch, enqueueRecords } from './producer.ts';
 import type { RecordQueue } from './queue.ts';
 import { startRecordWorker } from './record-worker.ts';
 import type { Uploader } from './uploader.ts';
+import { isConnectionError } from './db.ts';
+import { errorMessage } from './errors.ts';
+
+const isRedisUnavailable = (err: unknown) =>
+  /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|MaxRetriesPerRequest/i.test(errorMessage(err));
 
 export interface RunBatchDeps {
   db: Knex;
@@ -68,14 +73,20 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
   let idleSince: number | undefined;
   try {
     for (;;) {
-      counts = await ledger.counts(batch.id);
-      opts.onProgress?.(counts, batch);
-      if (counts.pending === 0 || worker.halted()) break;
       if (opts.signal?.aborted) {
         interrupted = true;
         break;
       }
-      idleSince = await healIfLost(deps, batch, idleSince, healAfterMs);
+      try {
+        counts = await ledger.counts(batch.id);
+        opts.onProgress?.(counts, batch);
+        if (counts.pending === 0 || worker.halted()) break;
+        idleSince = await healIfLost(deps, batch, idleSince, healAfterMs);
+      } catch (err) {
+        // The database or Redis is away for a while: the workers wait for it, and so do we.
+        if (!isConnectionError(err) && !isRedisUnavailable(err)) throw err;
+        logger.warn({ error: errorMessage(err) }, 'cannot read progress; waiting for the service to return');
+      }
       await sleep(pollMs, undefined, { signal: opts.signal }).catch(() => {});
     }
   } finally {

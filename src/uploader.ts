@@ -58,6 +58,7 @@ export interface Uploader {
 export interface CloudinaryUploaderOptions {
   timeoutMs: number;
   chunkedAboveBytes: number;
+  chunkBytes: number;
 }
 
 const DEFAULT_API = 'https://api.cloudinary.com';
@@ -166,7 +167,7 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
           const stream = cloudinary.uploader.upload_stream(options, done);
           stream.end(req.file.data);
         } else if (req.file.size > opts.chunkedAboveBytes) {
-          cloudinary.uploader.upload_large(req.file.path, options, done);
+          cloudinary.uploader.upload_large(req.file.path, { ...options, chunk_size: opts.chunkBytes }, done);
         } else {
           cloudinary.uploader.upload(req.file.path, options, done);
         }
