@@ -11,6 +11,7 @@ import { migrateCommand } from './migrate.ts';
 import { retryFailedCommand } from './retry-failed.ts';
 import { rollbackCommand } from './rollback.ts';
 import { statusCommand } from './status.ts';
+import { verifyCommand } from './verify.ts';
 
 /**
  * argv → options → one command function. Nothing else happens here: each command is a plain function
@@ -60,7 +61,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
     .option('--dry-run', 'classify every record; upload and write nothing')
     .addOption(storeOpt())
-    .addOption(batchOpt().argParser(int('--batch')))
+    .addOption(batchOpt())
     .option('--json', 'print the final figures as one JSON object instead of the summary line')
     .addHelpText('after', '\nExample:\n  media-migrate migrate --sources sources.json --concurrency 32\n  media-migrate migrate --dry-run')
     .action((o) => done(migrateCommand(o, io)));
@@ -107,6 +108,14 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .option('--json', 'print one JSON object')
     .addHelpText('after', '\nExample:\n  media-migrate rollback --batch 3 --delete-assets')
     .action((o) => done(rollbackCommand(o, io)));
+
+  program
+    .command('verify')
+    .description("check every record a batch migrated: the asset exists with the ledger's bytes and MD5, the row points at it")
+    .addOption(batchOpt())
+    .option('--json', 'print one JSON object: batch, checked, ok, problems, adminCalls, findings')
+    .addHelpText('after', '\nUses one Admin API call per 100 assets and a HEAD per asset on the delivery URL (not rate-limited).\nExample:\n  media-migrate verify --batch 3')
+    .action((o) => done(verifyCommand(o, io)));
 
   program
     .command('demo')
