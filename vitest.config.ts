@@ -1,13 +1,27 @@
 import { defineConfig } from 'vitest/config';
 
+/** The tests that exercise the migration itself: they run against each supported database. */
+const CORE = [
+  'test/migrate.test.ts',
+  'test/outcomes.test.ts',
+  'test/safety.test.ts',
+  'test/commands.test.ts',
+  'test/reversibility.test.ts',
+  'test/bad-input.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Every test talks to real PostgreSQL, Redis and an emulator over loopback.
+    // Every test talks to real PostgreSQL/MariaDB, Redis and an emulator over loopback.
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
     // Two cores: more forks than that only adds contention to timing-sensitive scenarios.
     maxWorkers: 3,
+    projects: [
+      { extends: true, test: { name: 'pg', include: ['test/**/*.test.ts'], env: { TEST_DB: 'pg' } } },
+      { extends: true, test: { name: 'mysql', include: CORE, env: { TEST_DB: 'mysql' } } },
+      { extends: true, test: { name: 'sqlite', include: CORE, env: { TEST_DB: 'sqlite' } } },
+    ],
   },
 });

@@ -29,22 +29,71 @@ export function createDb(cfg: DatabaseConfig, logger?: Logger): Knex {
     });
   }
   if (cfg.client === 'mysql2') {
+    const u = new URL(cfg.url);
     return knex({
       log,
       client: 'mysql2',
-      connection: { uri: cfg.url, supportBigNumbers: true, bigNumberStrings: true } as Knex.MySql2ConnectionConfig,
+      connection: {
+        host: u.hostname,
+        port: Number(u.port || 3306),
+        user: decodeURIComponent(u.username),
+        password: decodeURIComponent(u.password),
+        database: decodeURIComponent(u.pathname.replace(/^\//, '')),
+        charset: 'utf8mb4',
+        // Keys of bigint tables come back as exact strings, dates as UTC.
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+        timezone: 'Z',
+      },
       pool: { min: 0, max: cfg.poolMax },
       acquireConnectionTimeout: 10_000,
     });
   }
-  const filename = cfg.url.replace(/^(sqlite|file):(\/\/)?/, '');
   return knex({
     log,
     client: 'better-sqlite3',
-    connection: { filename },
+    connection: { filename: sqliteFilename(cfg.url), options: { timeout: 10_000 } } as Knex.BetterSqlite3ConnectionConfig,
     useNullAsDefault: true,
-    pool: { min: 1, max: 1 },
+    // One connection: SQLite has one writer anyway, and transactions must not interleave on it.
+    // WAL lets other processes (more workers, `status`) read while one writes.
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        try {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('busy_timeout = 10000');
+          done(null, conn);
+        } catch (err) {
+          done(err as Error, conn);
+        }
+      },
+    },
+    acquireConnectionTimeout: 120_000,
   });
+}
+
+/** `sqlite:///abs/app.db`, `sqlite://relative.db`, `sqlite::memory:` or `file:app.db`. */
+export function sqliteFilename(url: string): string {
+  return url.replace(/^(sqlite|file):(\/\/)?/, '') || ':memory:';
+}
+
+/**
+ * `column = value`, compared byte for byte. MySQL's default collations ignore case and trailing
+ * spaces: a row the app changed from `A.png` to `a.png` must count as changed, not as ours.
+ */
+export function whereExactly(db: Knex, q: Knex.QueryBuilder, column: string, value: string): Knex.QueryBuilder {
+  if (dialectOf(db) === 'mysql') return q.whereRaw('BINARY ?? = ?', [column, value]);
+  return q.where(column, value);
+}
+
+/**
+ * SQLite begins transactions deferred: one that reads and then writes fails at once (SQLITE_BUSY,
+ * no busy-wait) if another process wrote in between. Writing first, a no-op update of the row we are
+ * about to work on, takes the write lock up front, so the transaction waits its turn instead.
+ */
+export async function claimSqliteWriteLock(trx: Knex.Transaction, table: string, where: Record<string, unknown>): Promise<void> {
+  await trx(table).where(where).update({ id: trx.raw('id') });
 }
 
 export function dialectOf(db: Knex): 'pg' | 'mysql' | 'sqlite' {

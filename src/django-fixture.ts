@@ -7,17 +7,17 @@ import type { Knex } from 'knex';
  */
 export async function createShopTables(db: Knex, appLabel = 'shop'): Promise<void> {
   await db.schema.createTable(`${appLabel}_productimages`, (t) => {
-    t.bigIncrements('id').primary();
+    t.bigIncrements('id');
     t.string('image', 100).notNullable().defaultTo('');
     t.bigInteger('product_id').notNullable().defaultTo(1);
   });
   await db.schema.createTable(`${appLabel}_bannerimage`, (t) => {
-    t.bigIncrements('id').primary();
+    t.bigIncrements('id');
     t.string('title', 200).notNullable().defaultTo('');
     t.string('image', 100).notNullable().defaultTo('');
   });
   await db.schema.createTable(`${appLabel}_subcategory`, (t) => {
-    t.bigIncrements('id').primary();
+    t.bigIncrements('id');
     t.string('name', 100).notNullable().defaultTo('');
     // ImageField(null=True, blank=True): "no file" may be NULL here.
     t.string('image', 100).nullable();

@@ -13,7 +13,7 @@ const migrations: Record<string, Knex.Migration> = {
   '0001_ledger': {
     async up(db) {
       await db.schema.createTable(BATCHES, (t) => {
-        t.increments('id').primary();
+        t.increments('id');
         t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
         t.timestamp('enqueued_at', { useTz: true }).nullable();
         t.timestamp('rolled_back_at', { useTz: true }).nullable();
@@ -25,7 +25,7 @@ const migrations: Record<string, Knex.Migration> = {
         t.text('halted_reason').nullable();
       });
       await db.schema.createTable(RECORDS, (t) => {
-        t.bigIncrements('id').primary();
+        t.bigIncrements('id');
         t.integer('batch_id').unsigned().notNullable().references('id').inTable(BATCHES).onDelete('CASCADE');
         t.string('source_table', 128).notNullable();
         t.string('source_column', 128).notNullable();
@@ -86,8 +86,10 @@ export const migrationSource: Knex.MigrationSource<string> = {
 };
 
 export async function migrateLedger(db: Knex): Promise<void> {
-  await db.migrate.latest({
-    migrationSource,
-    tableName: MIGRATIONS_TABLE,
-  });
+  const config = { migrationSource, tableName: MIGRATIONS_TABLE };
+  // Every command starts here; when nothing is pending, read only, so starting a command never
+  // waits on (or, in SQLite, collides with) the migration lock while workers are writing.
+  const [, pending] = (await db.migrate.list(config)) as [unknown[], unknown[]];
+  if (pending.length === 0) return;
+  await db.migrate.latest(config);
 }

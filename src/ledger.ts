@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { claimSqliteWriteLock, dialectOf } from './db.ts';
 import { BATCHES, RECORDS, migrateLedger } from './ledger-migrations.ts';
 import { emptyCounts, type Counts, type FinalOutcome, Outcome, type Reason } from './outcomes.ts';
 import type { CheckedSource, Source } from './sources.ts';
@@ -113,6 +114,20 @@ function toRecord(r: Row): LedgerRecord {
 /** Outcomes a new attempt may overwrite. Anything else is final and a replayed job must keep it. */
 const OPEN = [Outcome.pending, Outcome.failed];
 
+/** A time as a query parameter that compares correctly with the dialect's stored timestamps. */
+function timeParam(db: Knex, d: Date): Date | string {
+  // SQLite keeps CURRENT_TIMESTAMP as 'YYYY-MM-DD HH:MM:SS' text in UTC; a bound Date would be a number.
+  return dialectOf(db) === 'sqlite' ? d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, '') : d;
+}
+
+/** Upload times of one batch in histogram form: cumulative counts at each bound, plus count and sum. */
+export interface LatencyBuckets {
+  /** `cumulative[i]` = records whose upload took at most `boundsMs[i]`. */
+  cumulative: number[];
+  count: number;
+  sumMs: number;
+}
+
 export class Ledger {
   constructor(readonly db: Knex) {}
 
@@ -219,7 +234,8 @@ export class Ledger {
   /** Locks the record's ledger row for the rest of the transaction, so two runs of one job serialise. */
   async lockRecord(trx: Knex.Transaction, id: number): Promise<LedgerRecord | undefined> {
     let q = trx(RECORDS).where({ id });
-    if (trx.client.config.client !== 'better-sqlite3') q = q.forUpdate();
+    if (dialectOf(trx) === 'sqlite') await claimSqliteWriteLock(trx, RECORDS, { id });
+    else q = q.forUpdate();
     const r = await q.first();
     return r ? toRecord(r) : undefined;
   }
@@ -350,6 +366,7 @@ export class Ledger {
   /** Puts failed records back to pending and returns them, for `retry-failed`. */
   async reopenFailed(batchId: number): Promise<LedgerRecord[]> {
     return this.db.transaction(async (trx) => {
+      if (dialectOf(trx) === 'sqlite') await claimSqliteWriteLock(trx, BATCHES, { id: batchId });
       const rows = await trx(RECORDS).where({ batch_id: batchId, outcome: Outcome.failed }).orderBy('id');
       if (rows.length === 0) return [];
       await trx(RECORDS)
@@ -372,5 +389,68 @@ export class Ledger {
 
   async markBatchRolledBack(batchId: number): Promise<void> {
     await this.db(BATCHES).where({ id: batchId }).update({ rolled_back_at: this.db.fn.now() });
+  }
+
+  // ---- Read-only queries for the dashboard and its metrics (portable SQL: no date functions) ----
+
+  /** The database's clock: `finished_at` is written by it, so throughput windows are measured by it. */
+  async databaseNow(): Promise<Date> {
+    const r = (await this.db.select(this.db.raw('CURRENT_TIMESTAMP as now')).first()) as Row | undefined;
+    return date(r?.now) ?? new Date();
+  }
+
+  /**
+   * How many records of a batch finished in each interval `[edges[i], edges[i+1])` (the last one
+   * includes its end), in one query over the (batch_id, finished_at) index.
+   */
+  async finishedPerInterval(batchId: number, edges: readonly Date[]): Promise<number[]> {
+    if (edges.length < 2) return [];
+    const t = (d: Date) => timeParam(this.db, d);
+    const last = edges.length - 2;
+    const sums = edges.slice(0, -1).map((from, i) =>
+      this.db.raw(`sum(case when finished_at >= ? and finished_at ${i === last ? '<=' : '<'} ? then 1 else 0 end) as ??`, [
+        t(from),
+        t(edges[i + 1]!),
+        `n${i}`,
+      ]),
+    );
+    const row = (await this.db(RECORDS)
+      .where({ batch_id: batchId })
+      .andWhere('finished_at', '>=', t(edges[0]!))
+      .andWhere('finished_at', '<=', t(edges[edges.length - 1]!))
+      .select(sums)
+      .first()) as Row | undefined;
+    return sums.map((_, i) => Number(row?.[`n${i}`] ?? 0));
+  }
+
+  /** Upload times (`upload_ms`) of some batches, bucketed at `boundsMs` (ascending), one entry per batch. */
+  async uploadLatency(batchIds: readonly number[], boundsMs: readonly number[]): Promise<Map<number, LatencyBuckets>> {
+    const out = new Map<number, LatencyBuckets>();
+    if (batchIds.length === 0) return out;
+    const cols = boundsMs.map((b, i) => this.db.raw('sum(case when upload_ms <= ? then 1 else 0 end) as ??', [b, `le${i}`]));
+    const rows = (await this.db(RECORDS)
+      .whereIn('batch_id', [...batchIds])
+      .whereNotNull('upload_ms')
+      .groupBy('batch_id')
+      .select('batch_id', this.db.raw('count(*) as n'), this.db.raw('sum(upload_ms) as total'), ...cols)) as Row[];
+    for (const r of rows) {
+      out.set(Number(r.batch_id), {
+        cumulative: boundsMs.map((_, i) => Number(r[`le${i}`] ?? 0)),
+        count: Number(r.n ?? 0),
+        sumMs: Number(r.total ?? 0),
+      });
+    }
+    return out;
+  }
+
+  /** Every record of a batch with one outcome, in id order, read a page at a time (for CSV exports). */
+  async *eachRecord(batchId: number, outcome: Outcome, pageSize = 1_000): AsyncGenerator<LedgerRecord> {
+    let after = 0;
+    for (;;) {
+      const page = await this.records(batchId, { outcome, afterId: after, limit: pageSize });
+      for (const r of page) yield r;
+      if (page.length < pageSize) return;
+      after = page[page.length - 1]!.id;
+    }
   }
 }

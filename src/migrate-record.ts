@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { whereExactly } from './db.ts';
 import type { Logger } from 'pino';
 import { PermanentError, RetryableError } from './errors.ts';
 import type { Batch, Finish, Ledger, LedgerRecord, RecordRef } from './ledger.ts';
@@ -199,10 +200,9 @@ async function writeRowAndLedger(
         publicId: locked?.publicId,
       };
     }
-    const changed = await trx(source.table)
-      .where(source.pk, ref.pk)
-      .where(source.column, oldValue)
-      .update({ [source.column]: newValue });
+    const changed = await whereExactly(trx, trx(source.table).where(source.pk, ref.pk), source.column, oldValue).update({
+      [source.column]: newValue,
+    });
     const common = { oldValue, publicId: asset.publicId, etag: asset.etag, bytes: asset.bytes, reused: asset.existing, uploadMs };
     if (changed === 0) {
       await h.ledger.finish(trx, rec.id, {

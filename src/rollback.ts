@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { whereExactly } from './db.ts';
 import type { Logger } from 'pino';
 import type { Batch, Ledger, LedgerRecord } from './ledger.ts';
 import { Outcome } from './outcomes.ts';
@@ -39,10 +40,9 @@ export async function rollbackBatch(
       const s = source.get(`${r.table}.${r.column}`);
       if (!s) continue;
       const restored = await db.transaction(async (trx) => {
-        const n = await trx(s.table)
-          .where(s.pk, r.pk)
-          .where(s.column, r.newValue!)
-          .update({ [s.column]: r.oldValue ?? null });
+        const n = await whereExactly(trx, trx(s.table).where(s.pk, r.pk), s.column, r.newValue!).update({
+          [s.column]: r.oldValue ?? null,
+        });
         if (n > 0) await ledger.markRolledBack(trx, r.id);
         return n > 0;
       });

@@ -20,7 +20,7 @@ const dump = async (table: string) => (await h.db(table).orderBy('id')).map((r) 
 async function seed(n: number) {
   for (let i = 1; i <= n; i++) await h.file(`p/${i}.png`, pngBytes(2, 3, i));
   await h.db('shop_productimages').insert(Array.from({ length: n }, (_, i) => ({ image: `p/${i + 1}.png` })));
-  await h.db('shop_bannerimage').insert([{ image: 'p/1.png', title: 'shares p/1' }, { image: '' }]);
+  await h.db('shop_bannerimage').insert([{ image: 'p/1.png', title: 'shares p/1' }, { image: '', title: '' }]);
   await h.db('shop_subcategory').insert([{ image: null, name: 'none' }]);
 }
 

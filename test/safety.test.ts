@@ -27,7 +27,8 @@ async function seed(n: number, opts: { shared?: number } = {}) {
 }
 
 describe('the conditional update', () => {
-  it('never overwrites a row the app changed while its file was uploading', async () => {
+  // The second change differs only in case: MySQL's default collation would call the values equal.
+  it.each([['p/new-by-app.png'], ['P/1.png']])('never overwrites a row the app changed to %s while its file was uploading', async (appValue) => {
     await seed(1);
     const config = h.config();
     const real = createCloudinaryUploader(config.cloudinary, config.upload);
@@ -35,7 +36,7 @@ describe('the conditional update', () => {
     const racing: Uploader = {
       ...real,
       async upload(req) {
-        await h.db('shop_productimages').where({ id: 1 }).update({ image: 'p/new-by-app.png' });
+        await h.db('shop_productimages').where({ id: 1 }).update({ image: appValue });
         return real.upload(req);
       },
     };
@@ -56,7 +57,7 @@ describe('the conditional update', () => {
     );
     real.close();
     expect(result).toMatchObject({ outcome: 'skipped', reason: 'changed' });
-    expect((await h.db('shop_productimages').first()).image).toBe('p/new-by-app.png');
+    expect((await h.db('shop_productimages').first()).image).toBe(appValue);
     const rec = await h.db('media_migrate_records').first();
     expect(rec).toMatchObject({ outcome: 'skipped', reason: 'changed', old_value: 'p/1.png', new_value: null });
     // The asset nobody points at was removed again.
@@ -106,7 +107,9 @@ describe('several workers on one batch', () => {
     const stop = new AbortController();
     const workers = [1, 2, 3].map(() => h.run(['worker', '--concurrency', '4'], { signal: stop.signal }));
     for (let i = 0; i < 200; i++) {
-      const s = JSON.parse((await h.run(['status', '--json'])).stdout);
+      const st = await h.run(['status', '--json']);
+      if (st.code !== 0) throw new Error(`status failed: ${st.stderr}`);
+      const s = JSON.parse(st.stdout);
       if (s.pending === 0) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -210,7 +213,7 @@ describe('bad configuration is refused before any upload', () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(name === 'a bad --store' ? 2 : 1);
       expect(r.stderr).toMatch(message);
       expect(h.emulator.stats().uploadRequests).toBe(0);
-      expect(await h.db('media_migrate_batches').count({ n: '*' })).toEqual([{ n: '0' }]);
+      expect(Number((await h.db('media_migrate_batches').count({ n: '*' }))[0]?.n)).toBe(0);
     });
   }
 });

@@ -20,7 +20,47 @@ import { createLogger, type Logger } from '../../src/logger.ts';
  */
 
 export const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const MYSQL_ADMIN_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Which database the suite runs against: the vitest projects set TEST_DB (see vitest.config.ts). */
+export type TestDialect = 'pg' | 'mysql' | 'sqlite';
+export const TEST_DB = (process.env.TEST_DB ?? 'pg') as TestDialect;
+
+/** A database of the test's own: a PostgreSQL schema, a MariaDB database or a SQLite file. */
+async function createDatabase(id: string, dir: string): Promise<{ env: Env; drop(): Promise<void> }> {
+  if (TEST_DB === 'pg') {
+    const schema = `t_${id}`;
+    const admin = () => knex({ client: 'pg', connection: ADMIN_DATABASE_URL, pool: { min: 0, max: 1 } });
+    const a = admin();
+    await a.raw(`create schema "${schema}"`);
+    await a.destroy();
+    return {
+      env: { DATABASE_URL: ADMIN_DATABASE_URL, DATABASE_SCHEMA: schema },
+      async drop() {
+        const d = admin();
+        await d.raw(`drop schema if exists "${schema}" cascade`);
+        await d.destroy();
+      },
+    };
+  }
+  if (TEST_DB === 'mysql') {
+    const name = `t_${id}`;
+    const admin = () => createDb({ url: MYSQL_ADMIN_URL, client: 'mysql2', schema: undefined, poolMax: 1 });
+    const a = admin();
+    await a.raw(`create database \`${name}\` character set utf8mb4 collate utf8mb4_unicode_ci`);
+    await a.destroy();
+    return {
+      env: { DATABASE_URL: MYSQL_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`) },
+      async drop() {
+        const d = admin();
+        await d.raw(`drop database if exists \`${name}\``);
+        await d.destroy();
+      },
+    };
+  }
+  return { env: { DATABASE_URL: `sqlite://${join(dir, 'app.sqlite3')}` }, drop: async () => {} };
+}
 
 export interface Captured {
   code: number;
@@ -48,6 +88,7 @@ export function captureLogs(secrets: readonly string[] = [], level = 'debug'): L
 
 export interface Harness {
   id: string;
+  dialect: TestDialect;
   schema: string;
   prefix: string;
   mediaRoot: string;
@@ -75,14 +116,13 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
   const id = randomBytes(6).toString('hex');
   const schema = `t_${id}`;
   const prefix = `mmtest-${id}`;
-  const admin = knex({ client: 'pg', connection: ADMIN_DATABASE_URL, pool: { min: 0, max: 1 } });
-  await admin.raw(`create schema "${schema}"`);
-  await admin.destroy();
-  const mediaRoot = await mkdtemp(join(tmpdir(), `mm-media-${id}-`));
+  const scratch = await mkdtemp(join(tmpdir(), `mm-test-${id}-`));
+  const database = await createDatabase(id, scratch);
+  const mediaRoot = join(scratch, 'media');
+  await mkdir(mediaRoot);
   const emulator = await startEmulator(opts.emulator ?? {});
   const env: Env = {
-    DATABASE_URL: ADMIN_DATABASE_URL,
-    DATABASE_SCHEMA: schema,
+    ...database.env,
     DATABASE_POOL_MAX: '5',
     REDIS_URL: TEST_REDIS_URL,
     QUEUE_PREFIX: prefix,
@@ -102,6 +142,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
 
   return {
     id,
+    dialect: TEST_DB,
     schema,
     prefix,
     mediaRoot,
@@ -153,10 +194,8 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       } while (cursor !== '0');
       r.disconnect();
       for (const c of redisClients) c.disconnect();
-      const a = knex({ client: 'pg', connection: ADMIN_DATABASE_URL, pool: { min: 0, max: 1 } });
-      await a.raw(`drop schema if exists "${schema}" cascade`);
-      await a.destroy();
-      await rm(mediaRoot, { recursive: true, force: true });
+      await database.drop();
+      await rm(scratch, { recursive: true, force: true });
     },
   };
 }
