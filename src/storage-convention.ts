@@ -12,8 +12,26 @@ import { posix } from 'node:path';
 export type StoreMode = 'public_id' | 'url';
 export const STORE_MODES: readonly StoreMode[] = ['public_id', 'url'];
 
-/** Characters Cloudinary refuses in a public_id, plus whitespace, become `_` as its use_filename does. */
-const UNSAFE = /[\s?&#\\%<>+]/gu;
+/**
+ * Cloudinary's naming rules ("Permitted naming conventions"): a public_id may hold letters of any
+ * language, digits, `.`, `-` and `_`; `?&#\\%<>+` are forbidden, and with use_filename every other
+ * special character (spaces included) becomes `_`, leading and trailing ones trimmed. Folders may keep
+ * spaces but never the forbidden characters, which would make the storage class's own upload fail.
+ */
+const STEM_SPECIAL = /[^\p{L}\p{M}\p{N}._-]/gu;
+const FORBIDDEN = /[?&#\\%<>+]/g;
+
+function cleanStem(stem: string): string {
+  return stem.replace(STEM_SPECIAL, '_').replace(/^_+|_+$/g, '') || 'file';
+}
+
+function cleanFolder(folder: string): string {
+  return folder
+    .split('/')
+    .map((seg) => seg.replace(FORBIDDEN, '_').trim())
+    .filter((seg) => seg !== '')
+    .join('/');
+}
 
 export function prependPrefix(name: string, prefix: string): string {
   return prefix === '' || name.startsWith(prefix) ? name : prefix + name;
@@ -26,12 +44,11 @@ export function contentSuffix(md5: string): string {
 
 export function publicIdFor(name: string, md5: string, prefix: string): string {
   const full = prependPrefix(name, prefix);
-  const folder = posix.dirname(full);
+  const dir = posix.dirname(full);
   const ext = posix.extname(full);
-  const stem = posix.basename(full, ext) || 'file';
-  const clean = (s: string) => s.replace(UNSAFE, '_');
-  const folderPart = folder === '.' ? '' : folder.split('/').map(clean).join('/') + '/';
-  return `${folderPart}${clean(stem)}_${contentSuffix(md5)}`;
+  const folder = dir === '.' ? '' : cleanFolder(dir);
+  const stem = cleanStem(posix.basename(full, ext));
+  return `${folder ? `${folder}/` : ''}${stem}_${contentSuffix(md5)}`;
 }
 
 /** The longest a `secure_url` for this public_id can be, to check the column before uploading. */

@@ -24,9 +24,9 @@ describe('awkward file names', () => {
       'media/p/été_2024',
       'media/p/a_b',
       'media/p/c_d',
-      'media/p/_1_best',
+      'media/p/1_best',
       'media/p/日本語',
-      'media/p_dir/with_space',
+      'media/p dir/with_space',
     ]);
     const config = h.config();
     const uploader = createCloudinaryUploader(config.cloudinary, config.upload);

@@ -22,8 +22,9 @@ describe('storage convention (django-cloudinary-storage MediaCloudinaryStorage)'
     expect(publicIdFor('logo.png', md5, 'media/')).toBe(`media/logo_${contentSuffix(md5)}`);
     expect(publicIdFor('logo.png', md5, '')).toBe(`logo_${contentSuffix(md5)}`);
   });
-  it('replaces characters Cloudinary refuses in a public_id, keeps unicode', () => {
-    expect(publicIdFor('a b/c&d+e#f%g?.png', md5, 'media/')).toBe(`media/a_b/c_d_e_f_g__${contentSuffix(md5)}`);
+  it('follows Cloudinary naming rules: special characters become _, forbidden ones never reach a folder, unicode stays', () => {
+    expect(publicIdFor('a b/c&d+e#f%g?.png', md5, 'media/')).toBe(`media/a b/c_d_e_f_g_${contentSuffix(md5)}`);
+    expect(publicIdFor('x&y/#1 best!.png', md5, 'media/')).toBe(`media/x_y/1_best_${contentSuffix(md5)}`);
     expect(publicIdFor('produits/été.png', md5, 'media/')).toBe(`media/produits/été_${contentSuffix(md5)}`);
   });
   it('the same content gives the same id, other content another one', () => {

@@ -37,9 +37,13 @@ export function filenameExtension(filename: string): string {
   return dot > 0 ? base.slice(dot + 1).toLowerCase() : '';
 }
 
-/** use_filename keeps the name readable but must not produce an id the API itself would refuse. */
+/**
+ * use_filename, per Cloudinary's "Permitted naming conventions": letters of any language, digits,
+ * `.` and `-` stay; every other special character (spaces included) becomes `_`, and leading or
+ * trailing ones are trimmed off.
+ */
 function sanitizeStem(stem: string): string {
-  const cleaned = stem.replace(/[?&#\\%<>+/]/g, '_').trim();
+  const cleaned = stem.replace(/[^\p{L}\p{M}\p{N}._-]/gu, '_').replace(/^_+|_+$/g, '');
   return cleaned === '' ? 'file' : cleaned;
 }
 
