@@ -8,6 +8,7 @@ const CORE = [
   'test/commands.test.ts',
   'test/reversibility.test.ts',
   'test/bad-input.test.ts',
+  'test/django.test.ts',
 ];
 
 export default defineConfig({

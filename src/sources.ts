@@ -26,7 +26,8 @@ const sourceSchema = z
   })
   .strict();
 
-const sourcesFileSchema = z.object({ sources: z.array(sourceSchema).min(1) }).strict();
+// `discovered` is what `media-migrate discover` adds beside the sources it proposes: ignored here.
+const sourcesFileSchema = z.object({ sources: z.array(sourceSchema).min(1), discovered: z.unknown().optional() }).strict();
 
 /** The three models of the original shop app, each with an `image` ImageField. */
 export function defaultSources(appLabel: string): Source[] {

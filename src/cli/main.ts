@@ -4,6 +4,7 @@ import { ConfigError, ExitError, errorMessage } from '../errors.ts';
 import { scrubber } from '../logger.ts';
 import { workerCommand } from '../../workers/worker.ts';
 import { demoCommand } from './demo.ts';
+import { discoverCommand } from './discover.ts';
 import { emulatorCommand } from './emulator.ts';
 import { enqueueCommand } from './enqueue.ts';
 import type { CommandIO } from './io.ts';
@@ -116,6 +117,14 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .option('--json', 'print one JSON object: batch, checked, ok, problems, adminCalls, findings')
     .addHelpText('after', '\nUses one Admin API call per 100 assets and a HEAD per asset on the delivery URL (not rate-limited).\nExample:\n  media-migrate verify --batch 3')
     .action((o) => done(verifyCommand(o, io)));
+
+  program
+    .command('discover')
+    .description("propose a sources file for a Django database: text columns whose values look like image paths under MEDIA_ROOT")
+    .addOption(new Option('--sample <n>', 'values sampled per column').argParser(int('--sample')).default(200))
+    .option('--json', 'print only the JSON (no summary on stderr)')
+    .addHelpText('after', '\nNeeds DATABASE_URL; MEDIA_ROOT (optional) lets it count the files it finds.\nExample:\n  media-migrate discover > sources.json && media-migrate migrate --sources sources.json --dry-run')
+    .action((o) => done(discoverCommand(o, io)));
 
   program
     .command('demo')

@@ -3,6 +3,18 @@ import busboy from 'busboy';
 import { ByteList } from './bytes.ts';
 import { ApiError } from './reply.ts';
 
+/**
+ * Clients disagree on how a filename is encoded in a part header: the Python SDK (what
+ * django-cloudinary-storage uses) sends UTF-8, while the Node SDK writes the header as 'binary',
+ * i.e. latin1. Take UTF-8 when the bytes are valid UTF-8, latin1 otherwise, so `été.png` arrives
+ * as `été` from either.
+ */
+function filenameOf(raw: string | undefined): string {
+  if (!raw) return 'file';
+  const utf8 = Buffer.from(raw, 'latin1').toString('utf8');
+  return utf8.includes('\uFFFD') ? raw : utf8;
+}
+
 export interface FormFile {
   /** At most `maxFileBytes` bytes are kept; `bytes` still counts everything that arrived. */
   data: ByteList;
@@ -59,8 +71,8 @@ function parseMultipart(req: IncomingMessage, limits: FormLimits): Promise<Form>
     try {
       bb = busboy({
         headers: req.headers,
-        // The SDK writes filenames as raw UTF-8, not RFC 5987.
-        defParamCharset: 'utf8',
+        // Read the raw bytes; filenameOf() decides between UTF-8 and latin1 (see there).
+        defParamCharset: 'latin1',
         // Data URIs arrive as a `file` field: allow them up to the file limit (base64 is 4/3).
         limits: { fieldSize: Math.ceil(limits.maxFileBytes * 1.4) + 1024, fields: 2000, files: 4 },
       });
@@ -75,7 +87,7 @@ function parseMultipart(req: IncomingMessage, limits: FormLimits): Promise<Form>
         return;
       }
       const parts: Buffer[] = [];
-      const current: FormFile = { data: ByteList.of(Buffer.alloc(0)), bytes: 0, filename: info.filename ?? 'file', truncated: false };
+      const current: FormFile = { data: ByteList.of(Buffer.alloc(0)), bytes: 0, filename: filenameOf(info.filename), truncated: false };
       file = current;
       let kept = 0;
       stream.on('data', (chunk: Buffer) => {

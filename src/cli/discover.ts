@@ -1,0 +1,39 @@
+import { discoverSources } from '../discover.ts';
+import { loadConfig } from '../config.ts';
+import { openDatabase } from '../services.ts';
+import { println, type CommandIO } from './io.ts';
+import { setup } from './setup.ts';
+
+export interface DiscoverOptions {
+  sample: number;
+  json?: boolean | undefined;
+}
+
+/**
+ * `media-migrate discover`: prints a sources file for this database on stdout (ready for
+ * `--sources`), with what was found per column under "discovered"; a summary goes to stderr.
+ */
+export async function discoverCommand(opts: DiscoverOptions, io: CommandIO): Promise<number> {
+  const { config, logger, res } = setup(io, ['database']);
+  // MEDIA_ROOT is optional here: without it, files are simply not looked for.
+  let mediaRoot: string | undefined;
+  if (io.env.MEDIA_ROOT) mediaRoot = loadConfig(io.env, ['mediaRoot'], io.cwd).mediaRoot;
+  try {
+    const { db } = await openDatabase(config.database, res, logger);
+    const d = await discoverSources(db, { mediaRoot, sample: opts.sample });
+    println(io.stdout, JSON.stringify(d, null, 2));
+    if (!opts.json) {
+      println(io.stderr, `Proposed ${d.sources.length} sources out of ${d.discovered.length} text columns${mediaRoot ? '' : ' (MEDIA_ROOT not set: files not checked)'}:`);
+      for (const c of d.discovered.filter((x) => x.proposed || x.imagePaths > 0)) {
+        println(
+          io.stderr,
+          `  ${c.proposed ? '✔' : ' '} ${c.table}.${c.column}: ${c.rows} rows, ${c.empty} empty, ${c.imagePaths}/${c.sampled} sampled look like images, ${c.filesFound} files found`,
+        );
+      }
+      println(io.stderr, 'Save it and check it: media-migrate discover > sources.json && media-migrate migrate --sources sources.json --dry-run');
+    }
+    return 0;
+  } finally {
+    await res.close();
+  }
+}

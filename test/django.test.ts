@@ -1,0 +1,140 @@
+import http from 'node:http';
+import cloudinaryPkg from 'cloudinary';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { deliveryUrlOptions, sdkOptions } from '../src/emulator/server.ts';
+import { createHarness, type Harness } from './helpers/harness.ts';
+import { gifBytes, jpegHeaderBytes, pngBytes } from './helpers/images.ts';
+import { createDjangoSchema } from './fixtures/django-schema.ts';
+
+const { v2: cloudinary } = cloudinaryPkg;
+
+let h: Harness;
+beforeEach(async () => {
+  h = await createHarness({ shopTables: false });
+  await createDjangoSchema(h.db);
+});
+afterEach(async () => {
+  await h.close();
+});
+
+const FILES: Record<string, Buffer> = {
+  'products/shoe.jpg': jpegHeaderBytes(40, 30, 1),
+  'products/boot.png': pngBytes(8, 8, 2),
+  'banners/summer sale!.png': pngBytes(20, 5, 3),
+  'subcategories/été.gif': gifBytes(6, 6, 4),
+  'blog/covers/launch.png': pngBytes(12, 6, 5),
+  'blog/files/terms.pdf': Buffer.from('%PDF-1.4 not an image'),
+};
+
+async function seedDjango() {
+  for (const [name, bytes] of Object.entries(FILES)) await h.file(name, bytes);
+  const now = new Date();
+  await h.db('shop_category').insert({ id: 1, name: 'Shoes', slug: 'shoes' });
+  await h.db('shop_subcategory').insert([
+    { id: 1, name: 'Boots', image: 'subcategories/été.gif', category_id: 1 },
+    { id: 2, name: 'Sandals', image: null, category_id: 1 },
+  ]);
+  await h.db('shop_product').insert({ id: 1, name: 'Boot', description: 'A boot', price: '10.00', sub_category_id: 1 });
+  await h.db('shop_productimages').insert([
+    { id: 1, image: 'products/shoe.jpg', product_id: 1 },
+    { id: 2, image: 'products/boot.png', product_id: 1 },
+    { id: 3, image: '', product_id: 1 },
+    { id: 4, image: 'products/lost.jpg', product_id: 1 },
+  ]);
+  await h.db('shop_bannerimage').insert([{ id: 1, title: 'Summer', image: 'banners/summer sale!.png', link: 'https://shop.example/sale' }]);
+  await h.db('blog_post').insert([{ id: 1, title: 'Launch', cover: 'blog/covers/launch.png', attachment: 'blog/files/terms.pdf', published: now }]);
+}
+
+describe('discover on a real Django schema', () => {
+  it('proposes exactly the image columns, with counts', async () => {
+    await seedDjango();
+    const r = await h.run(['discover', '--sample', '50']);
+    expect(r.code).toBe(0);
+    const d = JSON.parse(r.stdout);
+    expect(d.sources).toEqual([
+      { table: 'blog_post', column: 'cover', pk: 'id' },
+      { table: 'shop_bannerimage', column: 'image', pk: 'id' },
+      { table: 'shop_productimages', column: 'image', pk: 'id' },
+      { table: 'shop_subcategory', column: 'image', pk: 'id' },
+    ]);
+    const byName = Object.fromEntries(d.discovered.map((c: { table: string; column: string }) => [`${c.table}.${c.column}`, c]));
+    expect(byName['shop_productimages.image']).toMatchObject({ rows: 4, empty: 1, sampled: 3, imagePaths: 3, filesFound: 2, djangoModel: true });
+    expect(byName['shop_subcategory.image']).toMatchObject({ rows: 2, empty: 1, filesFound: 1 });
+    // Links, PDFs and names are text columns too, but not media.
+    expect(byName['shop_bannerimage.link'].proposed).toBe(false);
+    expect(byName['blog_post.attachment'].proposed).toBe(false);
+    expect(byName['shop_category.slug'].proposed).toBe(false);
+    expect(Object.keys(byName).some((k) => k.startsWith('django_'))).toBe(false);
+    expect(r.stderr).toContain('✔ shop_productimages.image: 4 rows, 1 empty, 3/3 sampled look like images, 2 files found');
+
+    // What it prints is a sources file `migrate` accepts as it is.
+    const file = await h.file('sources.json', r.stdout);
+    const m = await h.run(['migrate', '--sources', file]);
+    expect(m.stdout.trim()).toBe('✔ DONE | Migrated=5 | Missing=1 | Skipped=2 | Failed=0');
+  });
+});
+
+describe('what is written matches what the storage class would write', () => {
+  const sdk = () => sdkOptions(h.emulator, new http.Agent());
+  const delivery = () => deliveryUrlOptions(h.emulator);
+  const fetchBytes = async (url: string) => Buffer.from(await (await fetch(url)).arrayBuffer());
+
+  /** MediaCloudinaryStorage._save: prefix, use_filename, folder=dirname, tags=MEDIA_TAG. */
+  async function storageClassSave(name: string): Promise<{ public_id: string; format: string; etag: string; tags: string[] }> {
+    const prefixed = `media/${name}`;
+    const folder = prefixed.split('/').slice(0, -1).join('/');
+    return (await cloudinary.uploader.upload(`${h.mediaRoot}/${name}`, {
+      ...sdk(),
+      use_filename: true,
+      resource_type: 'image',
+      tags: 'media',
+      folder,
+    } as never)) as never;
+  }
+
+  it('MediaCloudinaryStorage (default): the same public_id shape, and image.url serves the same bytes', async () => {
+    await seedDjango();
+    expect((await h.run(['migrate', '--sources', await sourcesFile()])).code).toBe(0);
+    const written = [
+      ...(await h.db('shop_productimages').whereIn('id', [1, 2]).orderBy('id')).map((r) => [r.image, ['products/shoe.jpg', 'products/boot.png'][Number(r.id) - 1]]),
+      [(await h.db('shop_bannerimage').first()).image, 'banners/summer sale!.png'],
+      [(await h.db('shop_subcategory').where({ id: 1 }).first()).image, 'subcategories/été.gif'],
+      [(await h.db('blog_post').first()).cover, 'blog/covers/launch.png'],
+    ] as [string, string][];
+    for (const [ours, name] of written) {
+      const theirs = await storageClassSave(name);
+      // Django's random 6 characters against our content-derived 6: everything else is identical.
+      const shape = (id: string) => id.replace(/_[0-9a-z]{6}$/, '_??????');
+      expect(shape(ours)).toBe(shape(theirs.public_id));
+      const asset = h.emulator.assets.get(ours)!;
+      expect(asset.format).toBe(theirs.format);
+      expect(asset.etag).toBe(theirs.etag);
+      expect(asset.tags).toContain('media');
+      // CloudinaryResource(name, default_resource_type='image').url, as the storage class builds it.
+      const url = cloudinary.url(ours, { ...delivery(), resource_type: 'image' });
+      expect(await fetchBytes(url)).toEqual(FILES[name]);
+    }
+  });
+
+  it('plain secure_url convention: the stored URL serves the same bytes', async () => {
+    await seedDjango();
+    expect((await h.run(['migrate', '--store', 'url', '--sources', await sourcesFile()])).code).toBe(0);
+    const row = await h.db('blog_post').first();
+    expect(row.cover).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/demo\/image\/upload\/v\d+\/media\/blog\/covers\/launch_[0-9a-z]{6}\.png$/);
+    expect(await fetchBytes(row.cover)).toEqual(FILES['blog/covers/launch.png']);
+  });
+
+  async function sourcesFile() {
+    return h.file(
+      'sources.json',
+      JSON.stringify({
+        sources: [
+          { table: 'shop_productimages', column: 'image' },
+          { table: 'shop_bannerimage', column: 'image' },
+          { table: 'shop_subcategory', column: 'image' },
+          { table: 'blog_post', column: 'cover' },
+        ],
+      }),
+    );
+  }
+});
