@@ -7,7 +7,7 @@ import { readMediaFile, type MediaFile, type MediaLimits } from './media-file.ts
 import { Outcome, Reason } from './outcomes.ts';
 import type { RecordJobResult } from './queue.ts';
 import type { CheckedSource } from './sources.ts';
-import { isRemoteUrl, predictedUrlLength, publicIdFor } from './storage-convention.ts';
+import { isRemoteUrl, isStoragePublicId, predictedUrlLength, publicIdFor } from './storage-convention.ts';
 import type { UploadedAsset, Uploader } from './uploader.ts';
 
 /** Everything the handler needs, passed in so a test can hand it real services with its own settings. */
@@ -83,6 +83,9 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
     throw err;
   }
   if (!file) {
+    if (isStoragePublicId(value, batch.prefix)) {
+      return finish({ outcome: Outcome.skipped, reason: Reason.cloudinaryId, oldValue: value, detail: 'already a Cloudinary public_id' });
+    }
     return finish({ outcome: Outcome.missing, reason: Reason.notFound, oldValue: value, detail: `no file at MEDIA_ROOT/${value}` });
   }
 

@@ -23,6 +23,7 @@ export const Reason = {
   // skipped
   empty: 'empty',
   remoteUrl: 'remote_url',
+  cloudinaryId: 'cloudinary_id', // already a public_id the storage class wrote (a new upload after the switch)
   alreadyMigrated: 'already_migrated',
   changed: 'changed',
   rowDeleted: 'row_deleted',

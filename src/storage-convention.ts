@@ -60,3 +60,11 @@ export function predictedUrlLength(publicId: string, format: string, cloudName: 
 export function isRemoteUrl(value: string): boolean {
   return /^(https?:)?\/\//i.test(value.trim());
 }
+
+/**
+ * A value django-cloudinary-storage wrote itself: prefixed, and without the file extension every
+ * Django file name has. Once the app runs on the new storage, new uploads look like this.
+ */
+export function isStoragePublicId(value: string, prefix: string): boolean {
+  return prefix !== '' && value.startsWith(prefix) && posix.extname(value) === '';
+}

@@ -43,10 +43,14 @@ describe('every outcome and reason code', () => {
       { id: 11, image: 'ok/medium.png' },
       { id: 12, image: `ok/${'x'.repeat(90)}.png` },
     ]);
-    await h.db('shop_subcategory').insert([{ id: 1, image: null }]);
+    await h.db('shop_subcategory').insert([
+      { id: 1, image: null },
+      // An upload the app made after switching to django-cloudinary-storage: a public_id, not a file.
+      { id: 2, image: 'media/subcategories/new_k2j4x9' },
+    ]);
 
     const r = await h.run(['migrate', '--concurrency', '4'], { env: { MAX_FILE_BYTES: '3000' } });
-    expect(r.stdout.trim()).toBe('✖ DONE | Migrated=1 | Missing=1 | Skipped=3 | Failed=8');
+    expect(r.stdout.trim()).toBe('✖ DONE | Migrated=1 | Missing=1 | Skipped=4 | Failed=8');
     expect(r.code).toBe(1);
     expect(await outcomes()).toEqual({
       'shop_productimages#1': 'migrated/uploaded',
@@ -62,6 +66,7 @@ describe('every outcome and reason code', () => {
       'shop_productimages#11': 'failed/cloudinary_rejected',
       'shop_productimages#12': 'failed/too_long',
       'shop_subcategory#1': 'skipped/empty',
+      'shop_subcategory#2': 'skipped/cloudinary_id',
     });
     // Only the good file and the one Cloudinary itself refused ever reached it.
     expect(h.emulator.stats().uploadRequests).toBe(2);
