@@ -313,3 +313,26 @@ export function secretsInEnv(env: Env): string[] {
   }
   return [...new Set(out.filter((s) => s.length >= 4))];
 }
+
+/** The dashboard's own settings; only `media-migrate dashboard` reads them. */
+export interface DashboardConfig {
+  /** Basic-auth user name (`DASHBOARD_USER`, default `admin`). */
+  user: string;
+  /** Basic-auth password (`DASHBOARD_PASSWORD`); undefined when not set. */
+  password: string | undefined;
+  /** `DASHBOARD_READ_ONLY=1`: no actions, bull-board read-only. */
+  readOnly: boolean;
+}
+
+export function parseDashboard(env: Env): DashboardConfig {
+  const problems: string[] = [];
+  const user = env.DASHBOARD_USER?.trim() || 'admin';
+  if (user.includes(':')) problems.push('DASHBOARD_USER: must not contain ":" (HTTP basic auth cannot carry it)');
+  const password = env.DASHBOARD_PASSWORD || undefined;
+  const ro = env.DASHBOARD_READ_ONLY?.trim().toLowerCase() ?? '';
+  if (!['', '0', '1', 'true', 'false', 'yes', 'no', 'on', 'off'].includes(ro)) {
+    problems.push('DASHBOARD_READ_ONLY: expected 1 or 0 (true/false)');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { user, password, readOnly: ['1', 'true', 'yes', 'on'].includes(ro) };
+}

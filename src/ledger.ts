@@ -423,6 +423,16 @@ export class Ledger {
     return sums.map((_, i) => Number(row?.[`n${i}`] ?? 0));
   }
 
+  /** How many records of a batch finished since `since`, and when the first of them did. */
+  async finishedSince(batchId: number, since: Date): Promise<{ count: number; first: Date | undefined }> {
+    const row = (await this.db(RECORDS)
+      .where({ batch_id: batchId })
+      .andWhere('finished_at', '>=', timeParam(this.db, since))
+      .select(this.db.raw('count(*) as n'), this.db.raw('min(finished_at) as first'))
+      .first()) as Row | undefined;
+    return { count: Number(row?.n ?? 0), first: date(row?.first) };
+  }
+
   /** Upload times (`upload_ms`) of some batches, bucketed at `boundsMs` (ascending), one entry per batch. */
   async uploadLatency(batchIds: readonly number[], boundsMs: readonly number[]): Promise<Map<number, LatencyBuckets>> {
     const out = new Map<number, LatencyBuckets>();

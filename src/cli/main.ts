@@ -3,6 +3,7 @@ import { secretsInEnv } from '../config.ts';
 import { ConfigError, ExitError, errorMessage } from '../errors.ts';
 import { scrubber } from '../logger.ts';
 import { workerCommand } from '../../workers/worker.ts';
+import { dashboardCommand } from './dashboard.ts';
 import { demoCommand } from './demo.ts';
 import { discoverCommand } from './discover.ts';
 import { emulatorCommand } from './emulator.ts';
@@ -142,6 +143,28 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .addHelpText('after', '\nExample:\n  media-migrate emulator --port 9443\n  CLOUDINARY_URL=cloudinary://123456789012345:emulator-secret@demo?upload_prefix=http://127.0.0.1:9443')
     .action((o) => done(emulatorCommand(o, io)));
+
+  program
+    .command('dashboard')
+    .description('serve the live dashboard: summary page, bull-board at /queues, JSON API, Prometheus /metrics')
+    .addOption(
+      new Option('--port <n>', 'port (0 picks a free one)')
+        .argParser((v) => {
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('--port must be an integer from 0 to 65535');
+          return n;
+        })
+        .default(3000),
+    )
+    .option('--host <host>', 'address to bind; any but loopback needs DASHBOARD_PASSWORD', '127.0.0.1')
+    .option('--read-only', 'no actions; bull-board read-only (also DASHBOARD_READ_ONLY=1)')
+    .addHelpText(
+      'after',
+      '\nCredentials: DASHBOARD_USER (default admin) and DASHBOARD_PASSWORD, asked on every route (HTTP basic auth).\n' +
+        'Without DASHBOARD_PASSWORD it listens on loopback only, with a one-time password printed at start.\n' +
+        'Example:\n  DASHBOARD_PASSWORD=change-me media-migrate dashboard --port 3000   # then open http://127.0.0.1:3000',
+    )
+    .action((o) => done(dashboardCommand(o, io)));
 
   return program;
 }

@@ -1,0 +1,48 @@
+import type { BatchSpec } from '../../src/ledger.ts';
+import { enqueueBatch } from '../../src/producer.ts';
+import { retryFailed } from '../../src/requeue.ts';
+import type { DashboardDeps } from '../deps.ts';
+import { findBatch } from '../figures.ts';
+import { HttpStatus, ok, type Handler } from '../http.ts';
+
+/**
+ * The two things the page can change, each through the same library call as its CLI command. Both
+ * say what they did and whether a worker is there to act on it: queued jobs wait for `media-migrate worker`.
+ */
+
+const noWorker = (workers: number | null) =>
+  workers === 0 ? ' No worker is connected: start one with `media-migrate worker`, or nothing will run.' : '';
+
+export function actionHandlers(deps: DashboardDeps) {
+  const { ledger, queue, logger } = deps;
+  const workers = () => queue.getWorkersCount().catch(() => null);
+
+  /** POST /api/batches/:id/retry-failed — what `media-migrate retry-failed --batch ID` does. */
+  const retry: Handler = async (req) => {
+    const batch = await findBatch(ledger, req.params.id);
+    const requeued = await retryFailed(ledger, queue, batch.id);
+    const w = await workers();
+    logger.info({ batch: batch.id, requeued }, 'dashboard: retry failed');
+    const message =
+      requeued === 0
+        ? `Batch ${batch.id} has no failed records.`
+        : `Re-queued ${requeued} failed record${requeued === 1 ? '' : 's'} of batch ${batch.id}.${noWorker(w)}`;
+    return ok({ batch: batch.id, requeued, workers: w, message });
+  };
+
+  /**
+   * POST /api/batches/:id/dry-run — a dry-run batch with the settings of batch ID (its sources, store,
+   * prefix and tag), enqueued for the workers; an unfinished dry run with the same settings is resumed.
+   */
+  const dryRun: Handler = async (req) => {
+    const from = await findBatch(ledger, req.params.id);
+    const spec: BatchSpec = { sources: from.sources, store: from.store, dryRun: true, prefix: from.prefix, tag: from.tag };
+    const r = await enqueueBatch({ db: deps.db, ledger, queue, logger }, spec);
+    const w = await workers();
+    logger.info({ batch: r.batch.id, from: from.id, resumed: r.resumed, enqueued: r.enqueued }, 'dashboard: dry run');
+    const message = `${r.resumed ? 'Resumed' : 'Started'} dry run batch ${r.batch.id} (settings of batch ${from.id}): ${r.enqueued} records enqueued.${noWorker(w)}`;
+    return ok({ batch: r.batch.id, fromBatch: from.id, resumed: r.resumed, enqueued: r.enqueued, workers: w, message }, HttpStatus.created);
+  };
+
+  return { retry, dryRun };
+}

@@ -1,0 +1,104 @@
+import { batchStatus } from '../../src/batch-status.ts';
+import type { LedgerRecord } from '../../src/ledger.ts';
+import { Outcome } from '../../src/outcomes.ts';
+import type { DashboardDeps } from '../deps.ts';
+import { findBatch, overview } from '../figures.ts';
+import { HttpError, HttpStatus, intParam, ok, type Handler } from '../http.ts';
+
+/** Read-only answers about batches: the same figures as `status --json`, and the records behind them. */
+
+const OUTCOMES = Object.values(Outcome) as readonly string[];
+
+function outcomeParam(value: string | undefined): Outcome {
+  const v = value ?? Outcome.failed;
+  if (!OUTCOMES.includes(v)) throw new HttpError(HttpStatus.badRequest, `outcome: expected one of ${OUTCOMES.join(', ')}`);
+  return v as Outcome;
+}
+
+/** What the page and the API show of a record: where it is, what happened, why. */
+function recordView(r: LedgerRecord) {
+  return {
+    table: r.table,
+    column: r.column,
+    pk: r.pk,
+    outcome: r.outcome,
+    reason: r.reason ?? null,
+    detail: r.detail ?? null,
+    value: r.oldValue ?? null,
+    attempts: r.attempts,
+    finishedAt: r.finishedAt?.toISOString() ?? null,
+  };
+}
+
+const CSV_COLUMNS = ['batch', 'table', 'column', 'pk', 'outcome', 'reason', 'detail', 'value', 'attempts', 'finished_at'] as const;
+
+/** RFC 4180 quoting; free text that a spreadsheet would run as a formula is defused with a quote. */
+function csvCell(v: string | number | null, freeText = false): string {
+  let s = v == null ? '' : String(v);
+  if (freeText && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+async function* csvLines(deps: DashboardDeps, batchId: number, outcome: Outcome): AsyncGenerator<string> {
+  yield `${CSV_COLUMNS.join(',')}\r\n`;
+  for await (const r of deps.ledger.eachRecord(batchId, outcome)) {
+    const v = recordView(r);
+    yield [
+      csvCell(batchId),
+      csvCell(v.table),
+      csvCell(v.column),
+      csvCell(v.pk),
+      csvCell(v.outcome),
+      csvCell(v.reason),
+      csvCell(v.detail, true),
+      csvCell(v.value, true),
+      csvCell(v.attempts),
+      csvCell(v.finishedAt),
+    ].join(',') + '\r\n';
+  }
+}
+
+export function batchHandlers(deps: DashboardDeps) {
+  const { ledger } = deps;
+
+  /** GET /api/batches — the newest batches (`?limit=`, 20 by default), each as `status --json` prints it. */
+  const list: Handler = async (req) => {
+    const limit = intParam('limit', req.query.limit, { fallback: 20, max: 200 });
+    const batches = await ledger.listBatches(limit);
+    return ok({ batches: await Promise.all(batches.map((b) => batchStatus(ledger, b))) });
+  };
+
+  /** GET /api/batches/:id — exactly what `media-migrate status --batch ID --json` prints (`latest` works too). */
+  const get: Handler = async (req) => ok(await batchStatus(ledger, await findBatch(ledger, req.params.id)));
+
+  /** GET /api/overview?batch=ID — the figures, the pace and ETA, the queue and its workers: what the page polls. */
+  const summary: Handler = async (req) => ok(await overview(ledger, deps.queue, req.query.batch));
+
+  /** GET /api/batches/:id/records?outcome=failed&page=1&per_page=25 — one page of records with one outcome. */
+  const records: Handler = async (req) => {
+    const batch = await findBatch(ledger, req.params.id);
+    const outcome = outcomeParam(req.query.outcome);
+    const perPage = intParam('per_page', req.query.per_page, { fallback: 25, max: 200 });
+    const page = intParam('page', req.query.page, { fallback: 1 });
+    const total = (await ledger.counts(batch.id))[outcome];
+    const rows = await ledger.records(batch.id, { outcome, limit: perPage, offset: (page - 1) * perPage });
+    return ok({
+      batch: batch.id,
+      outcome,
+      total,
+      page,
+      perPage,
+      pages: Math.max(1, Math.ceil(total / perPage)),
+      records: rows.map(recordView),
+    });
+  };
+
+  /** GET /api/batches/:id/records.csv?outcome=failed — every such record, streamed as CSV. */
+  const csv: Handler = async (req) => {
+    const batch = await findBatch(ledger, req.params.id);
+    const outcome = outcomeParam(req.query.outcome);
+    return { status: HttpStatus.ok, csv: csvLines(deps, batch.id, outcome), filename: `media-migrate-batch-${batch.id}-${outcome}.csv` };
+  };
+
+  return { list, get, summary, records, csv };
+}

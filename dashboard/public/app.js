@@ -1,0 +1,351 @@
+// The summary page: plain JavaScript, no build step. It polls the JSON API every two seconds
+// (skipping a tick while the previous request still runs) and rewrites only text and widths.
+// Every value from the server goes in through textContent, never as HTML.
+
+const POLL_MS = 2000;
+const PER_PAGE = 10;
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const fmt = new Intl.NumberFormat('en-US');
+const n = (v) => fmt.format(v ?? 0);
+
+const state = {
+  session: null,
+  selected: 'latest', // 'latest' follows the newest batch; otherwise a batch id
+  current: null, // BatchStatus of what is shown
+  pages: { failed: 1, missing: 1 },
+  listKey: { failed: '', missing: '' },
+  history: [], // the batches table, refreshed every 10 s
+  historyAt: 0,
+  inFlight: false,
+};
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(path, options = {}) {
+  const headers = { Accept: 'application/json', ...(options.headers ?? {}) };
+  if (options.method && options.method !== 'GET') headers[state.session.csrfHeader] = state.session.csrfToken;
+  const res = await fetch(path, { credentials: 'same-origin', signal: AbortSignal.timeout(15_000), ...options, headers });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new ApiError(res.status, body.error ?? `${res.status} ${res.statusText}`);
+  return body;
+}
+
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+function duration(seconds) {
+  if (seconds == null) return '–';
+  if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
+  const m = Math.round(seconds / 60);
+  if (m < 60) return `${m} min`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+function when(iso) {
+  if (!iso) return '–';
+  return new Date(iso).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+}
+
+function banner(text, kind = 'warn') {
+  const b = $('#banner');
+  b.hidden = !text;
+  b.textContent = text ?? '';
+  b.className = `banner ${kind === 'error' ? 'error' : ''}`;
+}
+
+function segments(root, s, prefix) {
+  const total = s.total || 1;
+  for (const k of ['migrated', 'skipped', 'missing', 'failed']) {
+    const seg = prefix ? $(`#${prefix}${k}`) : root.querySelector(`.seg.${k}`);
+    seg.style.width = `${(100 * s[k]) / total}%`;
+    seg.title = `${k}: ${n(s[k])}`;
+  }
+}
+
+function renderStatus(s, throughput, queue) {
+  state.current = s;
+  const done = s.total - s.pending;
+  const pct = s.total === 0 ? 100 : Math.floor((100 * done) / s.total);
+  for (const k of ['migrated', 'missing', 'skipped', 'failed', 'pending']) $(`#n-${k}`).textContent = n(s[k]);
+  $('#tile-failed').classList.toggle('zero', s.failed === 0);
+  $('#l-migrated').textContent = s.dryRun ? 'would migrate' : 'migrated';
+  segments(null, s, 'seg-');
+  const bar = $('#bar');
+  bar.setAttribute('aria-valuenow', String(pct));
+  bar.setAttribute('aria-label', `${pct}% done`);
+  $('#percent').textContent = `${pct}%`;
+  $('#done').textContent = n(done);
+  $('#total').textContent = n(s.total);
+
+  const pill = $('#state');
+  pill.hidden = false;
+  pill.textContent = `Batch ${s.batch} · ${s.state.replace('_', ' ')}`;
+  pill.className = `pill ${s.state}`;
+  $('#dry-run').hidden = !s.dryRun;
+  document.title = `${pct}% · batch ${s.batch} · media-migrate`;
+
+  const rate = throughput?.ratePerMinute ?? 0;
+  $('#rate').textContent = n(rate);
+  const eta = $('#eta');
+  const etaNote = $('#eta-note');
+  if (s.pending === 0) {
+    eta.textContent = s.state === 'finished' ? 'done' : '–';
+    etaNote.textContent = '';
+  } else if (queue.workers === 0) {
+    eta.textContent = '–';
+    etaNote.textContent = 'no worker connected';
+  } else if (throughput?.etaSeconds != null) {
+    eta.textContent = duration(throughput.etaSeconds);
+    etaNote.textContent = `for ${n(s.pending)} pending`;
+  } else {
+    eta.textContent = '–';
+    etaNote.textContent = 'nothing finished in the last minute';
+  }
+
+  const chart = $('#chart');
+  const per = throughput?.perMinute ?? [];
+  const max = Math.max(1, ...per);
+  chart.replaceChildren(
+    ...per.map((v, i) => {
+      const bar = el('span', { class: v === 0 ? 'zero' : '', title: `${per.length - 1 - i} min ago: ${n(v)}` });
+      bar.style.height = `${Math.max(2, (100 * v) / max)}%`;
+      return bar;
+    }),
+  );
+
+  const workers = queue.workers;
+  const w = $('#workers');
+  w.textContent = workers == null ? '?' : n(workers);
+  const idle = workers === 0 && s.pending > 0;
+  w.classList.toggle('warn', idle);
+  const c = queue.counts ?? {};
+  $('#queue-note').textContent = `connected · queue: ${n(c.waiting)} waiting, ${n(c.active)} active, ${n(c.delayed)} delayed`;
+
+  if (s.state === 'halted') banner(`Batch ${s.batch} is halted: ${s.haltedReason}`, 'error');
+  else if (queue.unavailable) banner(`${queue.unavailable}: the figures above come from the ledger; workers and queue are unknown.`, 'error');
+  else if (queue.paused) banner('The queue is paused: nothing is processed until it is resumed (bull-board → Resume).');
+  else if (idle) banner(`${n(s.pending)} records are pending and no worker is connected: start one with "media-migrate worker" (or "media-migrate migrate --batch ${s.batch}").`);
+  else banner(null);
+
+  $('#retry-failed').disabled = s.failed === 0;
+  $('#retry-failed').textContent = s.failed > 0 ? `Retry ${n(s.failed)} failed` : 'Retry failed';
+
+  const tbody = $('#sources tbody');
+  tbody.replaceChildren(
+    ...s.sources.map((x) => {
+      const mini = el('div', { class: 'mini' }, ...['migrated', 'skipped', 'missing', 'failed'].map((k) => el('span', { class: `seg ${k}` })));
+      segments(mini, x);
+      return el(
+        'tr',
+        {},
+        el('td', {}, el('code', { text: `${x.table}.${x.column}` })),
+        el('td', { class: 'n', text: n(x.migrated) }),
+        el('td', { class: 'n', text: n(x.missing) }),
+        el('td', { class: 'n', text: n(x.skipped) }),
+        el('td', { class: 'n failed-n', text: x.failed ? n(x.failed) : '' }),
+        el('td', { class: 'n', text: n(x.pending) }),
+        el('td', { class: 'n', text: n(x.total) }),
+        el('td', {}, mini),
+      );
+    }),
+  );
+}
+
+function renderEmpty(queue) {
+  state.current = null;
+  for (const k of ['migrated', 'missing', 'skipped', 'failed', 'pending']) $(`#n-${k}`).textContent = '0';
+  $('#state').hidden = true;
+  banner('No batch yet: run "media-migrate migrate" (or "enqueue" and workers) to start one.');
+  $('#queue-note').textContent = '';
+  $('#workers').textContent = queue.workers == null ? '?' : n(queue.workers);
+  $('#retry-failed').disabled = true;
+  $('#dry-run-start').disabled = true;
+}
+
+async function loadList(outcome, force = false) {
+  const s = state.current;
+  const panel = $(`#list-${outcome}`);
+  if (!s) return;
+  const key = `${s.batch}:${s[outcome]}:${state.pages[outcome]}`;
+  if (!force && key === state.listKey[outcome]) return;
+  state.listKey[outcome] = key;
+  const page = await api(`api/batches/${s.batch}/records?outcome=${outcome}&page=${state.pages[outcome]}&per_page=${PER_PAGE}`);
+  if (page.page > page.pages && page.total > 0) {
+    state.pages[outcome] = page.pages;
+    return loadList(outcome, true);
+  }
+  $('.count', panel).textContent = `(${n(page.total)})`;
+  $('.csv', panel).href = `api/batches/${s.batch}/records.csv?outcome=${outcome}`;
+  $('.csv', panel).hidden = page.total === 0;
+  $('.empty', panel).hidden = page.total > 0;
+  $('table', panel).hidden = page.total === 0;
+  $('tbody', panel).replaceChildren(
+    ...page.records.map((r) =>
+      el(
+        'tr',
+        {},
+        el(
+          'td',
+          { class: 'record' },
+          el('code', { text: r.value || '(empty)' }),
+          el('span', { class: 'where', text: `${r.table}.${r.column} pk=${r.pk}` }),
+        ),
+        el('td', { class: 'reason' }, el('strong', { text: r.reason ?? '' }), el('span', { class: 'detail', text: r.detail ?? '' })),
+      ),
+    ),
+  );
+  const pager = $('.pager', panel);
+  pager.hidden = page.pages <= 1;
+  $('.page', pager).textContent = `Page ${page.page} of ${page.pages}`;
+  $('.prev', pager).disabled = page.page <= 1;
+  $('.next', pager).disabled = page.page >= page.pages;
+}
+
+async function loadHistory() {
+  const { batches } = await api('api/batches?limit=50');
+  state.history = batches;
+  state.historyAt = Date.now();
+  const select = $('#batch-select');
+  const keep = state.selected;
+  select.replaceChildren(
+    el('option', { value: 'latest', text: 'Latest batch (follows new ones)' }),
+    ...batches.map((b) => el('option', { value: String(b.batch), text: `Batch ${b.batch} · ${b.state.replace('_', ' ')}${b.dryRun ? ' · dry run' : ''} · ${when(b.createdAt)}` })),
+  );
+  select.value = keep;
+  renderHistory();
+}
+
+/** The batches table; the row of the batch on show takes its figures from the last poll. */
+function renderHistory() {
+  const shown = state.current;
+  $('#history tbody').replaceChildren(
+    ...state.history.map((listed) => {
+      const b = shown && listed.batch === shown.batch ? shown : listed;
+      const tr = el(
+        'tr',
+        { class: b === shown ? 'selected' : '' },
+        el('td', { text: `#${b.batch}${b.dryRun ? ' (dry run)' : ''}` }),
+        el('td', { text: when(b.createdAt) }),
+        el('td', { text: b.state.replace('_', ' ') }),
+        el('td', { class: 'n', text: n(b.migrated) }),
+        el('td', { class: 'n', text: n(b.missing) }),
+        el('td', { class: 'n', text: n(b.skipped) }),
+        el('td', { class: 'n failed-n', text: b.failed ? n(b.failed) : '' }),
+        el('td', { class: 'n', text: n(b.pending) }),
+      );
+      tr.addEventListener('click', () => select_(String(b.batch)));
+      return tr;
+    }),
+  );
+}
+
+async function tick(force = false) {
+  if (state.inFlight && !force) return; // the previous poll is still running: skip this tick
+  state.inFlight = true;
+  try {
+    const o = await api(`api/overview${state.selected === 'latest' ? '' : `?batch=${state.selected}`}`);
+    if (!o.status) renderEmpty(o.queue);
+    else {
+      $('#dry-run-start').disabled = false;
+      const changedBatch = state.current?.batch !== o.status.batch;
+      renderStatus(o.status, o.throughput, o.queue);
+      await Promise.all([loadList('failed', changedBatch), loadList('missing', changedBatch)]);
+      if (changedBatch || Date.now() - state.historyAt > 10_000) await loadHistory();
+      else renderHistory();
+    }
+    $('#updated').textContent = new Date().toLocaleTimeString();
+  } catch (err) {
+    banner(err.status === 401 ? 'Your session has ended: reload the page to log in again.' : `Cannot load the figures: ${err.message}`, 'error');
+  } finally {
+    state.inFlight = false;
+  }
+}
+
+function select_(value) {
+  state.selected = value;
+  $('#batch-select').value = value;
+  state.pages = { failed: 1, missing: 1 };
+  state.listKey = { failed: '', missing: '' };
+  state.current = null;
+  void tick(true);
+}
+
+async function act(button, question, path, describe) {
+  const s = state.current;
+  if (!s || !confirm(question(s))) return;
+  const out = $('#action-result');
+  button.disabled = true;
+  out.className = 'action-result';
+  out.textContent = 'Working…';
+  try {
+    const r = await api(path(s), { method: 'POST' });
+    out.textContent = describe(r);
+  } catch (err) {
+    out.className = 'action-result error';
+    out.textContent = `Failed: ${err.message}`;
+  } finally {
+    button.disabled = false;
+    state.historyAt = 0;
+    await tick(true);
+  }
+}
+
+async function start() {
+  try {
+    state.session = await api('api/session');
+  } catch (err) {
+    banner(`Cannot reach the dashboard API: ${err.message}`, 'error');
+    return;
+  }
+  $('#queues-link').href = state.session.queuesPath;
+  $('#read-only').hidden = !state.session.readOnly;
+  $('#actions').hidden = state.session.readOnly;
+
+  $('#batch-select').addEventListener('change', (e) => select_(e.target.value));
+  for (const outcome of ['failed', 'missing']) {
+    const panel = $(`#list-${outcome}`);
+    $('.prev', panel).addEventListener('click', () => {
+      state.pages[outcome] = Math.max(1, state.pages[outcome] - 1);
+      void loadList(outcome, true);
+    });
+    $('.next', panel).addEventListener('click', () => {
+      state.pages[outcome] += 1;
+      void loadList(outcome, true);
+    });
+  }
+  $('#retry-failed').addEventListener('click', (e) =>
+    act(
+      e.currentTarget,
+      (s) => `Re-queue the ${n(s.failed)} failed records of batch ${s.batch}? Workers will try them again.`,
+      (s) => `api/batches/${s.batch}/retry-failed`,
+      (r) => r.message,
+    ),
+  );
+  $('#dry-run-start').addEventListener('click', (e) =>
+    act(
+      e.currentTarget,
+      (s) => `Start a dry run with the settings of batch ${s.batch}? It classifies every record; nothing is uploaded or written.`,
+      (s) => `api/batches/${s.batch}/dry-run`,
+      (r) => r.message,
+    ),
+  );
+
+  await tick(true);
+  setInterval(() => void tick(), POLL_MS);
+}
+
+void start();
