@@ -454,10 +454,10 @@ export class Ledger {
   }
 
   /** Every record of a batch with one outcome, in id order, read a page at a time (for CSV exports). */
-  async *eachRecord(batchId: number, outcome: Outcome, pageSize = 1_000): AsyncGenerator<LedgerRecord> {
+  async *eachRecord(batchId: number, outcome?: Outcome, pageSize = 1_000): AsyncGenerator<LedgerRecord> {
     let after = 0;
     for (;;) {
-      const page = await this.records(batchId, { outcome, afterId: after, limit: pageSize });
+      const page = await this.records(batchId, { ...(outcome ? { outcome } : {}), afterId: after, limit: pageSize });
       for (const r of page) yield r;
       if (page.length < pageSize) return;
       after = page[page.length - 1]!.id;

@@ -131,3 +131,32 @@ describe('refused credentials mid-batch', () => {
     expect(JSON.parse((await h.run(['status', '--json'])).stdout)).toMatchObject({ batch: 1, state: 'finished' });
   });
 });
+
+describe('report', () => {
+  it('exports every record with its outcome and reason, as CSV or JSON', async () => {
+    await seed(2);
+    await h.file('=cmd.jpg', 'not an image, and a name a spreadsheet would run');
+    await h.db('shop_productimages').insert([{ image: '=cmd.jpg' }, { image: '' }]);
+    await h.run(['migrate']);
+
+    const csv = await h.run(['report', '--batch', '1', '--format', 'csv']);
+    expect(csv.code).toBe(0);
+    const lines = csv.stdout.trim().split('\r\n');
+    expect(lines[0]).toBe('batch,table,column,pk,outcome,reason,detail,old_value,new_value,public_id,etag,bytes,attempts,finished_at,rolled_back_at');
+    expect(lines).toHaveLength(5);
+    expect(lines[1]).toMatch(/^1,shop_productimages,image,1,migrated,uploaded,,p\/1\.png,media\/p\/1_[0-9a-z]{6},media\/p\/1_[0-9a-z]{6},[0-9a-f]{32},\d+,1,\d{4}-.*,$/);
+    // A value a spreadsheet would run as a formula is defused; quotes are escaped.
+    expect(lines[3]).toContain(`,failed,not_an_image,"""=cmd.jpg"" is not an image (unrecognised content)",'=cmd.jpg,`);
+
+    const json = await h.run(['report', '--format', 'json']);
+    const rows = JSON.parse(json.stdout);
+    expect(rows).toHaveLength(4);
+    expect(rows.map((r: { outcome: string; reason: string }) => `${r.outcome}/${r.reason}`)).toEqual([
+      'migrated/uploaded',
+      'migrated/uploaded',
+      'failed/not_an_image',
+      'skipped/empty',
+    ]);
+    expect((await h.run(['report', '--format', 'xml'])).code).toBe(2);
+  });
+});

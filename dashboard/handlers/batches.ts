@@ -1,6 +1,7 @@
 import { batchStatus } from '../../src/batch-status.ts';
 import type { LedgerRecord } from '../../src/ledger.ts';
 import { Outcome } from '../../src/outcomes.ts';
+import { reportCsv } from '../../src/report.ts';
 import type { DashboardDeps } from '../deps.ts';
 import { findBatch, overview } from '../figures.ts';
 import { HttpError, HttpStatus, intParam, ok, type Handler } from '../http.ts';
@@ -28,34 +29,6 @@ function recordView(r: LedgerRecord) {
     attempts: r.attempts,
     finishedAt: r.finishedAt?.toISOString() ?? null,
   };
-}
-
-const CSV_COLUMNS = ['batch', 'table', 'column', 'pk', 'outcome', 'reason', 'detail', 'value', 'attempts', 'finished_at'] as const;
-
-/** RFC 4180 quoting; free text that a spreadsheet would run as a formula is defused with a quote. */
-function csvCell(v: string | number | null, freeText = false): string {
-  let s = v == null ? '' : String(v);
-  if (freeText && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-async function* csvLines(deps: DashboardDeps, batchId: number, outcome: Outcome): AsyncGenerator<string> {
-  yield `${CSV_COLUMNS.join(',')}\r\n`;
-  for await (const r of deps.ledger.eachRecord(batchId, outcome)) {
-    const v = recordView(r);
-    yield [
-      csvCell(batchId),
-      csvCell(v.table),
-      csvCell(v.column),
-      csvCell(v.pk),
-      csvCell(v.outcome),
-      csvCell(v.reason),
-      csvCell(v.detail, true),
-      csvCell(v.value, true),
-      csvCell(v.attempts),
-      csvCell(v.finishedAt),
-    ].join(',') + '\r\n';
-  }
 }
 
 export function batchHandlers(deps: DashboardDeps) {
@@ -97,7 +70,7 @@ export function batchHandlers(deps: DashboardDeps) {
   const csv: Handler = async (req) => {
     const batch = await findBatch(ledger, req.params.id);
     const outcome = outcomeParam(req.query.outcome);
-    return { status: HttpStatus.ok, csv: csvLines(deps, batch.id, outcome), filename: `media-migrate-batch-${batch.id}-${outcome}.csv` };
+    return { status: HttpStatus.ok, csv: reportCsv(deps.ledger, batch.id, outcome), filename: `media-migrate-batch-${batch.id}-${outcome}.csv` };
   };
 
   return { list, get, summary, records, csv };

@@ -10,6 +10,7 @@ import { emulatorCommand } from './emulator.ts';
 import { enqueueCommand } from './enqueue.ts';
 import type { CommandIO } from './io.ts';
 import { migrateCommand } from './migrate.ts';
+import { reportCommand } from './report.ts';
 import { retryFailedCommand } from './retry-failed.ts';
 import { rollbackCommand } from './rollback.ts';
 import { statusCommand } from './status.ts';
@@ -118,6 +119,14 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .option('--json', 'print one JSON object: batch, checked, ok, problems, adminCalls, findings')
     .addHelpText('after', '\nUses one Admin API call per 100 assets and a HEAD per asset on the delivery URL (not rate-limited).\nExample:\n  media-migrate verify --batch 3')
     .action((o) => done(verifyCommand(o, io)));
+
+  program
+    .command('report')
+    .description('export every record of a batch with its outcome, reason, old and new value')
+    .addOption(batchOpt())
+    .addOption(new Option('--format <format>', 'csv or json (one array)').choices(['csv', 'json']).default('csv'))
+    .addHelpText('after', '\nExample:\n  media-migrate report --batch 3 --format csv > batch-3.csv')
+    .action((o) => done(reportCommand(o, io)));
 
   program
     .command('discover')
