@@ -34,7 +34,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const usePretty = opts.pretty ?? Boolean(process.stderr.isTTY);
   const target: DestinationStream =
     opts.destination ??
-    (usePretty ? pretty({ destination: 2, sync: true, ignore: 'pid,hostname' }) : pino.destination({ dest: 2, sync: true }));
+    (usePretty ? pretty({ destination: 2, sync: true, ignore: 'pid,hostname,jobId', singleLine: true }) : pino.destination({ dest: 2, sync: true }));
   const scrubbing = new Writable({
     write(chunk: Buffer | string, _enc, cb) {
       target.write(scrub(chunk.toString()));
