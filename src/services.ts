@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { CloudinaryConfig, DatabaseConfig, RedisConfig, UploadConfig } from './config.ts';
+import type { CloudinaryConfig, Config, DatabaseConfig, RedisConfig, UploadConfig } from './config.ts';
+import type { RunBatchDeps } from './run-batch.ts';
 import { checkDatabase, createDb } from './db.ts';
 import { CredentialsError, ExitError, errorMessage } from './errors.ts';
 import { Ledger } from './ledger.ts';
@@ -72,4 +73,31 @@ export async function openUploader(
     }
   }
   return uploader;
+}
+
+/**
+ * Everything a worker needs, opened in order (database, Redis, Cloudinary with a credentials check),
+ * for `migrate` and `worker` alike. A caller that already opened the database passes it in.
+ */
+export async function openPipeline(
+  config: Config<'database' | 'redis' | 'mediaRoot' | 'cloudinary'>,
+  res: Resources,
+  logger: Logger,
+  database?: { db: Knex; ledger: Ledger },
+): Promise<RunBatchDeps> {
+  const { db, ledger } = database ?? (await openDatabase(config.database, res, logger));
+  const { connection, queue } = await openQueue(config.redis, config.upload, res);
+  const uploader = await openUploader(config.cloudinary, config.upload, res, { checkCredentials: true });
+  return {
+    db,
+    ledger,
+    queue,
+    connection,
+    uploader,
+    logger,
+    redis: config.redis,
+    upload: config.upload,
+    mediaRoot: config.mediaRoot,
+    cloudName: config.cloudinary.cloudName,
+  };
 }

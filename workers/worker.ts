@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { println, type CommandIO } from '../src/cli/io.ts';
 import { setup } from '../src/cli/setup.ts';
 import { startRecordWorker } from '../src/record-worker.ts';
-import { openDatabase, openQueue, openUploader } from '../src/services.ts';
+import { openPipeline } from '../src/services.ts';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -18,24 +18,9 @@ export interface WorkerOptions {
 export async function workerCommand(opts: WorkerOptions, io: CommandIO): Promise<number> {
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
-    const { db, ledger } = await openDatabase(config.database, res, logger);
-    const { connection, queue } = await openQueue(config.redis, config.upload, res);
-    const uploader = await openUploader(config.cloudinary, config.upload, res, { checkCredentials: true });
+    const deps = await openPipeline(config, res, logger);
     const halted = new AbortController();
-    const w = startRecordWorker({
-      db,
-      ledger,
-      queue,
-      connection,
-      uploader,
-      logger,
-      redis: config.redis,
-      upload: config.upload,
-      mediaRoot: config.mediaRoot,
-      cloudName: config.cloudinary.cloudName,
-      concurrency: opts.concurrency,
-      onHalt: () => halted.abort(),
-    });
+    const w = startRecordWorker({ ...deps, concurrency: opts.concurrency, onHalt: () => halted.abort() });
     res.defer('worker', () => w.close());
     logger.info({ concurrency: opts.concurrency }, 'worker started');
     const stops = [halted.signal, ...(io.signal ? [io.signal] : [])];

@@ -1,6 +1,6 @@
 import { summaryLine } from '../outcomes.ts';
 import { runBatch } from '../run-batch.ts';
-import { openDatabase, openQueue, openUploader } from '../services.ts';
+import { openDatabase, openPipeline } from '../services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
 import { batchSpec, setup } from './setup.ts';
@@ -21,25 +21,13 @@ export interface MigrateOptions {
 export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promise<number> {
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
-    const { db, ledger } = await openDatabase(config.database, res, logger);
-    const spec = await batchSpec(db, config, opts);
-    const { connection, queue } = await openQueue(config.redis, config.upload, res);
+    const database = await openDatabase(config.database, res, logger);
+    const spec = await batchSpec(database.db, config, opts);
     // A dry run uploads nothing, but a wrong secret is still worth knowing before the real one.
-    const uploader = await openUploader(config.cloudinary, config.upload, res, { checkCredentials: true });
+    const deps = await openPipeline(config, res, logger, database);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(
-      {
-        db,
-        ledger,
-        queue,
-        connection,
-        uploader,
-        logger,
-        redis: config.redis,
-        upload: config.upload,
-        mediaRoot: config.mediaRoot,
-        cloudName: config.cloudinary.cloudName,
-      },
+      deps,
       spec,
       { concurrency: opts.concurrency, batchId: opts.batch, signal: io.signal, onProgress: (c) => progress.update(c) },
     ).finally(() => progress.stop());
