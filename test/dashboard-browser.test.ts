@@ -6,7 +6,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DashboardDeps } from '../dashboard/deps.ts';
 import { startDashboard, type RunningDashboard } from '../dashboard/server.ts';
-import { createQueue, redisConnection, type RecordQueue } from '../src/queue.ts';
+import { dashboardDeps } from './helpers/dashboard.ts';
 import { createHarness, TEST_REDIS_URL, type Captured, type Harness } from './helpers/harness.ts';
 import { pngBytes } from './helpers/images.ts';
 
@@ -25,9 +25,7 @@ const IMAGES = 60;
 const ROOT = resolve(import.meta.dirname, '..');
 
 let h: Harness;
-let queue: RecordQueue;
-let connection: Redis;
-let plain: Redis;
+let world: ReturnType<typeof dashboardDeps>;
 let dashboard: RunningDashboard;
 let browser: Browser;
 
@@ -55,30 +53,15 @@ beforeAll(async () => {
   }
   await h.db('shop_productimages').insert(rows);
 
-  const config = h.config();
-  connection = redisConnection(config.redis);
-  queue = createQueue(config.redis, connection, config.upload);
-  plain = new Redis(TEST_REDIS_URL);
-  const deps: DashboardDeps = {
-    db: h.db,
-    ledger: h.ledger,
-    queue,
-    redis: plain,
-    prefix: h.prefix,
-    logger: h.logs.logger,
-    auth: { user: USER, password: PASSWORD },
-    readOnly: false,
-    secrets: config.secrets,
-  };
+  world = dashboardDeps(h, { user: USER, password: PASSWORD });
+  const deps: DashboardDeps = world.deps;
   dashboard = await startDashboard(deps, { host: '127.0.0.1', port: 0 });
 });
 
 afterAll(async () => {
   await browser?.close();
   await dashboard?.close();
-  await queue?.close();
-  connection?.disconnect();
-  plain?.disconnect();
+  await world?.close();
   await h?.close();
 });
 
@@ -165,7 +148,7 @@ describe('the summary page in a real browser', () => {
     await expect.poll(() => page.textContent('#n-pending')).toBe('3');
     // Nothing runs them once migrate has returned, and the page says so.
     expect(await page.textContent('#banner')).toMatch(/3 records are pending and no worker is connected/);
-    expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 3 });
+    expect(await world.deps.queue.getJobCounts('waiting')).toEqual({ waiting: 3 });
     expect(await page.isDisabled('#retry-failed')).toBe(true);
 
     await page.screenshot({ path: resolve(ROOT, 'test-results/dashboard-after-retry.png'), fullPage: true });
@@ -178,9 +161,9 @@ describe('the summary page in a real browser', () => {
     const put = (path: string) =>
       page.evaluate(async (p) => (await fetch(p, { method: 'PUT', credentials: 'same-origin' })).status, path);
     expect(await put('api/queues/media-migrate/pause')).toBeLessThan(300);
-    expect(await queue.isPaused()).toBe(true);
+    expect(await world.deps.queue.isPaused()).toBe(true);
     expect(await put('api/queues/media-migrate/resume')).toBeLessThan(300);
-    expect(await queue.isPaused()).toBe(false);
+    expect(await world.deps.queue.isPaused()).toBe(false);
     await context.close();
   });
 

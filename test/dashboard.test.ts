@@ -9,7 +9,8 @@ import type { DashboardDeps } from '../dashboard/deps.ts';
 import { pace } from '../dashboard/figures.ts';
 import { dashboardCommand } from '../src/cli/dashboard.ts';
 import { Counter, bump } from '../src/counters.ts';
-import { createQueue, redisConnection, type RecordQueue } from '../src/queue.ts';
+import { createQueue, redisConnection } from '../src/queue.ts';
+import { dashboardDeps } from './helpers/dashboard.ts';
 import { createHarness, TEST_REDIS_URL, type Harness } from './helpers/harness.ts';
 import { gifBytes, pngBytes } from './helpers/images.ts';
 
@@ -23,9 +24,7 @@ const PASSWORD = 'dash-pass-5521';
 const DB_PASSWORD = 'db-pass-8841';
 
 let h: Harness;
-let queue: RecordQueue;
-let connection: Redis;
-let plain: Redis;
+let world: ReturnType<typeof dashboardDeps>;
 let deps: DashboardDeps;
 let server: Server;
 let origin: string;
@@ -58,21 +57,8 @@ beforeAll(async () => {
   const r = await h.run(['migrate']);
   expect(r.stdout.trim()).toBe('✖ DONE | Migrated=7 | Missing=2 | Skipped=1 | Failed=1');
 
-  const config = h.config();
-  connection = redisConnection(config.redis);
-  queue = createQueue(config.redis, connection, config.upload);
-  plain = new Redis(TEST_REDIS_URL);
-  deps = {
-    db: h.db,
-    ledger: h.ledger,
-    queue,
-    redis: plain,
-    prefix: h.prefix,
-    logger: h.logs.logger,
-    auth: { user: USER, password: PASSWORD },
-    readOnly: false,
-    secrets: config.secrets,
-  };
+  world = dashboardDeps(h, { user: USER, password: PASSWORD });
+  deps = world.deps;
   const built = createDashboardApp(deps);
   token = built.csrfToken;
   server = await listen(built.app);
@@ -82,9 +68,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((r) => server?.close(r));
   server?.closeAllConnections();
-  await queue?.close();
-  connection?.disconnect();
-  plain?.disconnect();
+  await world?.close();
   await h?.close();
 });
 
@@ -243,9 +227,9 @@ describe('bull-board at /queues', () => {
 
 describe('GET /metrics', () => {
   it('reports records by outcome and source, upload times, retries, rate-limit pauses and queue depth', async () => {
-    await bump(plain, h.prefix, Counter.retried);
-    await bump(plain, h.prefix, Counter.retried);
-    await bump(plain, h.prefix, Counter.rateLimited);
+    await bump(deps.redis, h.prefix, Counter.retried);
+    await bump(deps.redis, h.prefix, Counter.retried);
+    await bump(deps.redis, h.prefix, Counter.rateLimited);
     const r = await get('/metrics').expect(200);
     expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
     const m = r.text;
@@ -346,12 +330,12 @@ describe('CSRF', () => {
     expect((await as().put(path).auth(USER, PASSWORD)).status).toBe(403);
     expect((await as().put(path).auth(USER, PASSWORD).set('Origin', 'http://evil.example')).status).toBe(403);
     expect((await as().put(path).auth(USER, PASSWORD).set('Sec-Fetch-Site', 'cross-site')).status).toBe(403);
-    expect(await queue.isPaused()).toBe(false);
+    expect(await deps.queue.isPaused()).toBe(false);
     // What the board's own fetch calls send.
     expect((await as().put(path).auth(USER, PASSWORD).set('Origin', origin).set('Sec-Fetch-Site', 'same-origin')).status).toBeLessThan(300);
-    expect(await queue.isPaused()).toBe(true);
+    expect(await deps.queue.isPaused()).toBe(true);
     expect((await as().put('/queues/api/queues/media-migrate/resume').auth(USER, PASSWORD).set('Origin', origin)).status).toBeLessThan(300);
-    expect(await queue.isPaused()).toBe(false);
+    expect(await deps.queue.isPaused()).toBe(false);
   });
 });
 
@@ -361,7 +345,7 @@ describe('actions', () => {
     expect(r.body).toMatchObject({ batch: 1, requeued: 1, workers: 0 });
     expect(r.body.message).toMatch(/^Re-queued 1 failed record of batch 1\. No worker is connected/);
     expect((await get('/api/batches/1')).body).toMatchObject({ failed: 0, pending: 1, state: 'running' });
-    expect((await queue.getJobCounts()).waiting).toBe(1);
+    expect((await deps.queue.getJobCounts()).waiting).toBe(1);
     const again = await post('/api/batches/1/retry-failed').set('X-CSRF-Token', token).expect(200);
     expect(again.body).toMatchObject({ requeued: 0, message: 'Batch 1 has no failed records.' });
   });
@@ -413,7 +397,7 @@ describe('read-only mode', () => {
       }
       const put = await request(ro).put('/queues/api/queues/media-migrate/pause').auth(USER, PASSWORD).set('Origin', o).set('Sec-Fetch-Site', 'same-origin');
       expect(put.status).toBe(403);
-      expect(await queue.isPaused()).toBe(false);
+      expect(await deps.queue.isPaused()).toBe(false);
       const board = (await request(ro).get('/queues/api/queues?activeQueue=media-migrate&status=latest&page=1&jobsPerPage=5').auth(USER, PASSWORD)).body;
       expect(board.queues[0]).toMatchObject({ readOnlyMode: true, allowRetries: false });
       expect(await h.ledger.listBatches()).toHaveLength(2);
