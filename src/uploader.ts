@@ -93,6 +93,12 @@ export function classifyCloudinaryFailure(err: unknown, what: string, rateLimitP
     return new RateLimitedError(wait, `${what}: Cloudinary rate limit (${status}), pausing ${Math.round(wait / 1000)}s`);
   }
   if (status === 499) return new RetryableError(Reason.retriesExhausted, `${what}: timed out (${msg})`);
+  // The request, not the file, was malformed. The SDK draws each multipart boundary from 12 random
+  // bytes keeping only [a-z0-9]; about once in 500,000 uploads none survives and the boundary is
+  // empty. A new attempt draws a new one.
+  if (status === 400 && /multipart|malformed request/i.test(msg)) {
+    return new RetryableError(Reason.retriesExhausted, `${what}: Cloudinary could not read the request (${msg})`);
+  }
   if (status === undefined || status >= 500) {
     return new RetryableError(Reason.retriesExhausted, `${what}: ${status ? `Cloudinary answered ${status}: ` : ''}${msg}`);
   }

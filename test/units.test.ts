@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, parseCloudinaryUrl, secretsInEnv, storagePrefix } from '../src/config.ts';
-import { ConfigError, PermanentError } from '../src/errors.ts';
+import { ConfigError, CredentialsError, PermanentError, RateLimitedError, RetryableError } from '../src/errors.ts';
+import { classifyCloudinaryFailure } from '../src/uploader.ts';
 import { detectImageFormat, readMediaFile, resolveInside } from '../src/media-file.ts';
 import { jobIdFor } from '../src/queue.ts';
 import { contentSuffix, publicIdFor } from '../src/storage-convention.ts';
@@ -152,5 +153,26 @@ describe('summary line', () => {
     expect(summaryLine({ total: 135, migrated: 128, missing: 2, skipped: 5, failed: 0, pending: 0 })).toBe(
       '✔ DONE | Migrated=128 | Missing=2 | Skipped=5 | Failed=0',
     );
+  });
+});
+
+describe('classifying what Cloudinary answers', () => {
+  const classify = (e: unknown) => classifyCloudinaryFailure(e, 'upload of "x.png"', 1_000);
+  it('maps each answer onto the error type that says what to do next', () => {
+    expect(classify({ http_code: 401, message: 'Invalid Signature abc' })).toBeInstanceOf(CredentialsError);
+    expect(classify({ error: { http_code: 401, message: 'api_secret mismatch' } })).toBeInstanceOf(CredentialsError);
+    const limited = classify({ http_code: 420, message: `Rate Limit Exceeded. Try again on ${new Date(Date.now() + 5_000).toISOString().slice(0, 19).replace('T', ' ')} UTC` });
+    expect(limited).toBeInstanceOf(RateLimitedError);
+    expect((limited as RateLimitedError).retryAfterMs).toBeGreaterThan(3_000);
+    expect((classify({ http_code: 429, message: 'Too many' }) as RateLimitedError).retryAfterMs).toBe(1_000);
+    expect(classify({ http_code: 499, message: 'Request Timeout' })).toBeInstanceOf(RetryableError);
+    expect(classify({ http_code: 500, message: 'General Error' })).toBeInstanceOf(RetryableError);
+    expect(classify(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBeInstanceOf(RetryableError);
+    // A request the SDK built with an empty multipart boundary deserves another attempt; a bad file does not.
+    expect(classify({ http_code: 400, message: 'Invalid multipart request' })).toBeInstanceOf(RetryableError);
+    const refused = classify({ http_code: 400, message: 'Invalid image file' });
+    expect(refused).toBeInstanceOf(PermanentError);
+    expect((refused as PermanentError).reason).toBe('cloudinary_rejected');
+    expect(refused.message).toBe('upload of "x.png": Cloudinary refused it (400: Invalid image file)');
   });
 });
