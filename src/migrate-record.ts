@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import type { Knex } from 'knex';
 import { whereExactly } from './db.ts';
 import type { Logger } from 'pino';
@@ -69,7 +70,9 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
     return finish({ outcome: Outcome.skipped, reason: Reason.empty, oldValue: value });
   }
   if (isRemoteUrl(value)) return finish({ outcome: Outcome.skipped, reason: Reason.remoteUrl, oldValue: value });
-  if (await h.ledger.holdsOurValue(ref, value)) {
+  // Only an extension-less value can be one we wrote (public_ids have none; URLs were handled above),
+  // so the common case, a file name, costs no query here.
+  if (posix.extname(value) === '' && (await h.ledger.holdsOurValue(ref, value))) {
     return finish({ outcome: Outcome.skipped, reason: Reason.alreadyMigrated, oldValue: value, newValue: value });
   }
 
@@ -180,9 +183,10 @@ function checkLength(task: RecordTask, publicId: string, format: string, cloudNa
 }
 
 /**
- * The row changes only if it still holds the value we read, and in the same transaction as the
- * ledger row, under a lock on that ledger row: an app write in between wins, and two runs of one job
- * cannot both decide.
+ * The row changes only if it still holds the value we read, in the same transaction as its ledger
+ * row. The ledger row is claimed first (an update that only succeeds while the record is open), which
+ * also locks it: of two runs of one job, the second waits, then finds it decided and writes nothing.
+ * An app write in between wins: the claim is turned into `skipped/changed`.
  */
 async function writeRowAndLedger(
   task: RecordTask,
@@ -194,31 +198,35 @@ async function writeRowAndLedger(
   uploadMs: number,
 ): Promise<RecordResult> {
   const { source, ref } = task;
+  const reason = asset.existing ? Reason.reused : Reason.uploaded;
+  const common = { oldValue, publicId: asset.publicId, etag: asset.etag, bytes: asset.bytes, reused: asset.existing, uploadMs };
   return h.db.transaction(async (trx) => {
-    const locked = await h.ledger.lockRecord(trx, rec.id);
-    if (!locked || !OPEN.includes(locked.outcome)) {
+    const claimed = await h.ledger.finish(trx, rec.id, { ...common, outcome: Outcome.migrated, reason, newValue });
+    if (!claimed) {
+      const now = await h.ledger.getRecord(ref, trx);
       return {
-        outcome: (locked?.outcome ?? Outcome.failed) as RecordResult['outcome'],
-        reason: locked?.reason ?? Reason.retriesExhausted,
-        publicId: locked?.publicId,
+        outcome: (now?.outcome ?? Outcome.failed) as RecordResult['outcome'],
+        reason: now?.reason ?? Reason.retriesExhausted,
+        publicId: now?.publicId,
       };
     }
     const changed = await whereExactly(trx, trx(source.table).where(source.pk, ref.pk), source.column, oldValue).update({
       [source.column]: newValue,
     });
-    const common = { oldValue, publicId: asset.publicId, etag: asset.etag, bytes: asset.bytes, reused: asset.existing, uploadMs };
-    if (changed === 0) {
-      await h.ledger.finish(trx, rec.id, {
+    if (changed > 0) return { outcome: Outcome.migrated, reason, publicId: asset.publicId };
+    await h.ledger.finish(
+      trx,
+      rec.id,
+      {
         ...common,
         outcome: Outcome.skipped,
         reason: Reason.changed,
+        newValue: null,
         detail: 'the row changed while its file was uploading; left as the app wrote it',
-      });
-      return { outcome: Outcome.skipped, reason: Reason.changed, publicId: asset.publicId };
-    }
-    const reason = asset.existing ? Reason.reused : Reason.uploaded;
-    await h.ledger.finish(trx, rec.id, { ...common, outcome: Outcome.migrated, reason, newValue });
-    return { outcome: Outcome.migrated, reason, publicId: asset.publicId };
+      },
+      { evenIfDecided: true },
+    );
+    return { outcome: Outcome.skipped, reason: Reason.changed, publicId: asset.publicId };
   });
 }
 
