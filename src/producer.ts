@@ -67,39 +67,124 @@ export async function openBatch(
 }
 
 /**
+ * `addBulk` calls that may be in flight at once. BullMQ sends each as one pipeline of Lua scripts;
+ * with the next page read ahead (below), two in flight keep Redis busy while we prepare the next
+ * one. Measured in bench/ (2 cores): ~11k rows/s one page at a time without read-ahead, 21-24k
+ * with it; 4 in flight was no faster and kept ~10 MB more in memory.
+ */
+const ADDS_IN_FLIGHT = 2;
+
+/** Rows per keyset page, per ledger insert and per `addBulk` call. */
+const PAGE_SIZE = 1_000;
+
+/**
+ * A bounded set of running `addBulk` calls. The first failure is kept and rethrown to the loop that
+ * feeds it; the calls already running are always waited for, so none is left writing to a connection
+ * the caller is about to close.
+ */
+class InFlight {
+  private readonly running = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly max: number) {}
+
+  /** Starts tracking `work`; returns once fewer than `max` calls are running. */
+  async add(work: Promise<void>): Promise<void> {
+    const tracked: Promise<void> = work
+      .catch((error: unknown) => {
+        this.failure ??= { error };
+      })
+      .finally(() => this.running.delete(tracked));
+    this.running.add(tracked);
+    while (this.running.size >= this.max) await Promise.race(this.running);
+    this.throwIfFailed();
+  }
+
+  /** Waits for every running call, then rethrows the first failure, if any. */
+  async drain(): Promise<void> {
+    await Promise.all(this.running);
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.error;
+  }
+}
+
+/**
+ * Yields what `next()` produces, asking for the following item as soon as one is handed out, so the
+ * database reads (and records) page k+1 while page k travels to Redis. Ends at the first undefined.
+ * One item ahead at most: memory stays a page or two, never the table.
+ */
+async function* readAhead<T>(next: () => Promise<T | undefined>): AsyncGenerator<T> {
+  let pending = next();
+  try {
+    for (;;) {
+      const item = await pending;
+      if (item === undefined) return;
+      pending = next();
+      yield item;
+    }
+  } finally {
+    // The consumer stopped early (an error): leave no read-ahead unobserved.
+    await pending.catch(() => undefined);
+  }
+}
+
+/**
  * Records every row of the batch's sources in the ledger as pending and enqueues one job per record.
  * Safe to repeat: the ledger insert ignores records it has, and only records still pending are handed
  * to Redis again, which is how a batch survives losing Redis. Returns how many jobs it handed over.
+ *
+ * Pipelined, because each step waits on a different server: a page's jobs go to Redis only after its
+ * ledger rows are written, but meanwhile the next page is read and recorded, and up to
+ * ADDS_IN_FLIGHT pages may be on their way to Redis. So at most ADDS_IN_FLIGHT + 2 pages are in
+ * memory, never the whole table.
  */
-export async function enqueueRecords(deps: EnqueueDeps, batch: Batch, resumed: boolean, pageSize = 1_000): Promise<number> {
+export async function enqueueRecords(deps: EnqueueDeps, batch: Batch, resumed: boolean, pageSize = PAGE_SIZE): Promise<number> {
   const { ledger } = deps;
+  const adds = new InFlight(ADDS_IN_FLIGHT);
   let enqueued = 0;
-  if (!batch.enqueuedAt) {
-    for (const source of batch.sources) {
-      for await (const keys of scanKeys(deps.db, source, pageSize)) {
-        const pks = keys.map(String);
-        await ledger.addPending(batch.id, source, pks);
-        // A fresh batch has just inserted them all; a resumed one re-sends only what is unfinished.
-        const todo = resumed ? [...(await ledger.pendingAmong(batch.id, source, pks))] : pks;
-        await addJobs(
-          deps.queue,
-          todo.map((pk) => ({ batchId: batch.id, table: source.table, column: source.column, pk })),
-        );
-        enqueued += todo.length;
+  try {
+    if (!batch.enqueuedAt) {
+      for (const source of batch.sources) {
+        const pages = scanKeys(deps.db, source, pageSize);
+        const recorded = readAhead(async () => {
+          const page = await pages.next();
+          if (page.done) return undefined;
+          const pks = page.value.map(String);
+          await ledger.addPending(batch.id, source, pks);
+          // A fresh batch has just inserted them all; a resumed one re-sends only what is unfinished.
+          return resumed ? [...(await ledger.pendingAmong(batch.id, source, pks))] : pks;
+        });
+        for await (const todo of recorded) {
+          const refs = todo.map((pk) => ({ batchId: batch.id, table: source.table, column: source.column, pk }));
+          await adds.add(addJobs(deps.queue, refs));
+          enqueued += todo.length;
+        }
       }
+      // Every job is in Redis before the batch says its scan is complete.
+      await adds.drain();
+      await ledger.markEnqueued(batch.id);
+      return enqueued;
     }
-    await ledger.markEnqueued(batch.id);
+    let after = 0;
+    const pending = readAhead(async () => {
+      const page = await ledger.pendingPage(batch.id, after, pageSize);
+      if (page.length === 0) return undefined;
+      after = page[page.length - 1]!.id;
+      return page;
+    });
+    for await (const page of pending) {
+      await adds.add(addJobs(deps.queue, page));
+      enqueued += page.length;
+    }
+    await adds.drain();
     return enqueued;
+  } finally {
+    // On an error, let the calls already sent finish before the caller closes the connection.
+    await adds.drain().catch(() => {});
   }
-  let after = 0;
-  for (;;) {
-    const page = await ledger.pendingPage(batch.id, after, pageSize);
-    if (page.length === 0) break;
-    await addJobs(deps.queue, page);
-    enqueued += page.length;
-    after = page[page.length - 1]!.id;
-  }
-  return enqueued;
 }
 
 /** `media-migrate enqueue`: open the batch, enqueue what it still needs, say what happened. */
