@@ -261,6 +261,26 @@ export class Ledger {
       });
   }
 
+  /**
+   * The ledger row together with what the app's row holds now, in one round trip: the source's
+   * columns come from subqueries by primary key, so `exists` tells a deleted row from a NULL value.
+   */
+  async getRecordWithRow(
+    ref: RecordRef,
+    source: Source,
+  ): Promise<{ record: LedgerRecord; row: { exists: boolean; value: string | undefined } } | undefined> {
+    const app = () => this.db(source.table).where(source.pk, ref.pk);
+    const r = (await this.db(RECORDS)
+      .where({ batch_id: ref.batchId, source_table: ref.table, source_column: ref.column, pk: ref.pk })
+      .select(`${RECORDS}.*`, app().select(source.pk).as('mm_row_pk'), app().select(source.column).as('mm_row_value'))
+      .first()) as Row | undefined;
+    if (!r) return undefined;
+    return {
+      record: toRecord(r),
+      row: { exists: r.mm_row_pk != null, value: r.mm_row_value == null ? undefined : String(r.mm_row_value) },
+    };
+  }
+
   /** A failed record that runs again (retry-failed, bull-board's retry) counts as pending meanwhile. */
   async reopen(id: number): Promise<void> {
     await this.db(RECORDS)

@@ -48,7 +48,7 @@ const OPEN: readonly string[] = [Outcome.pending, Outcome.failed];
  */
 export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise<RecordResult> {
   const { batch, source, ref } = task;
-  const rec = await ensureRecord(h.ledger, ref);
+  const { record: rec, row } = await readRecord(h.ledger, ref, source);
   if (!OPEN.includes(rec.outcome)) {
     // A replay after the outcome was written (a stalled job, a re-added id): keep what was decided.
     return { outcome: rec.outcome as RecordResult['outcome'], reason: rec.reason ?? Reason.uploaded, publicId: rec.publicId };
@@ -60,12 +60,8 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
     return { outcome: f.outcome, reason: f.reason, publicId: f.publicId, detail: f.detail };
   };
 
-  const row = (await h.db(source.table).select(source.column).where(source.pk, ref.pk).first()) as
-    | Record<string, unknown>
-    | undefined;
-  if (!row) return finish({ outcome: Outcome.skipped, reason: Reason.rowDeleted, detail: 'the row no longer exists' });
-  const raw = row[source.column];
-  const value = raw == null ? undefined : String(raw);
+  if (!row.exists) return finish({ outcome: Outcome.skipped, reason: Reason.rowDeleted, detail: 'the row no longer exists' });
+  const value = row.value;
   if (value === undefined || value.trim() === '') {
     return finish({ outcome: Outcome.skipped, reason: Reason.empty, oldValue: value });
   }
@@ -152,12 +148,15 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
   return result;
 }
 
-/** The producer inserted the ledger row; a job re-added by hand (bull-board) may arrive without one. */
-async function ensureRecord(ledger: Ledger, ref: RecordRef): Promise<LedgerRecord> {
-  const rec = await ledger.getRecord(ref);
-  if (rec) return rec;
+/**
+ * The record's ledger row and its app row's current value, in one query. The producer inserted the
+ * ledger row; a job re-added by hand (bull-board) may arrive without one, so it is created then.
+ */
+async function readRecord(ledger: Ledger, ref: RecordRef, source: CheckedSource) {
+  const found = await ledger.getRecordWithRow(ref, source);
+  if (found) return found;
   await ledger.addPending(ref.batchId, ref, [ref.pk]);
-  const created = await ledger.getRecord(ref);
+  const created = await ledger.getRecordWithRow(ref, source);
   if (!created) throw new Error(`ledger row for ${recordLabel(ref)} could not be created`);
   return created;
 }
