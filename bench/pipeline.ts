@@ -58,7 +58,7 @@ export async function runMigrate(
   await cpu.begin();
   const watching = opts.watch?.(child);
   // Exit 1 means some record failed: the run still measures something, and says what failed.
-  const code = await child.exited;
+  const { code } = await child.exited;
   const out = child.output();
   await watching;
   const commandSeconds = (performance.now() - t0) / 1000;

@@ -324,28 +324,13 @@ export async function startEmulatorProcess(faults: { latencyMs: number; latencyJ
 // ---------------------------------------------------------------------------------------------
 // Spawned CLI processes.
 
-export interface Spawned {
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<number | null>;
-}
-
-export function spawnCli(argv: string[], env: Env, nodeArgs: string[] = []): Spawned {
-  const child = spawn(process.execPath, [...nodeArgs, 'bin/media-migrate.js', ...argv], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
+// The same spawning the tests use, so both measure the command a user runs.
+export { spawnCli, type CliProcess as Spawned } from '../test/helpers/processes.ts';
+import type { CliProcess } from '../test/helpers/processes.ts';
 
 /** Waits for a spawned command and fails with its output when it did not exit 0. */
-export async function succeeded(p: Spawned, what: string): Promise<string> {
-  const code = await p.exited;
+export async function succeeded(p: CliProcess, what: string): Promise<string> {
+  const { code } = await p.exited;
   if (code !== 0) throw new Error(`bench: ${what} exited ${code}:\n${p.output().slice(-4000)}`);
   return p.output();
 }

@@ -13,8 +13,8 @@ export interface CliProcess {
 }
 
 /** Runs `media-migrate <argv>` as a real process, the way a user or a container would. */
-export function spawnCli(argv: string[], env: Env): CliProcess {
-  const child = spawn(process.execPath, ['bin/media-migrate.js', ...argv], {
+export function spawnCli(argv: string[], env: Env, nodeArgs: string[] = []): CliProcess {
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/media-migrate.js', ...argv], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
