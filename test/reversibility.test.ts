@@ -15,8 +15,6 @@ afterEach(async () => {
   await h.close();
 });
 
-const dump = async (table: string) => (await h.db(table).orderBy('id')).map((r) => ({ ...r, id: Number(r.id) }));
-
 async function seed(n: number) {
   for (let i = 1; i <= n; i++) await h.file(`p/${i}.png`, pngBytes(2, 3, i));
   await h.db('shop_productimages').insert(Array.from({ length: n }, (_, i) => ({ image: `p/${i + 1}.png` })));
@@ -27,14 +25,14 @@ async function seed(n: number) {
 describe('rollback --delete-assets', () => {
   it('returns every table byte for byte and removes the assets no other batch uses', async () => {
     await seed(6);
-    const before = { p: await dump('shop_productimages'), b: await dump('shop_bannerimage'), s: await dump('shop_subcategory') };
+    const before = { p: await h.rows('shop_productimages'), b: await h.rows('shop_bannerimage'), s: await h.rows('shop_subcategory') };
     expect((await h.run(['migrate'])).code).toBe(0);
     expect(h.emulator.assets.size).toBe(6);
 
     const r = await h.run(['rollback', '--batch', '1', '--delete-assets', '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ restored: 7, left: 0, deletedAssets: 6, keptAssets: 0 });
-    expect({ p: await dump('shop_productimages'), b: await dump('shop_bannerimage'), s: await dump('shop_subcategory') }).toEqual(before);
+    expect({ p: await h.rows('shop_productimages'), b: await h.rows('shop_bannerimage'), s: await h.rows('shop_subcategory') }).toEqual(before);
     expect(h.emulator.assets.size).toBe(0);
     expect(JSON.parse((await h.run(['status', '--json'])).stdout)).toMatchObject({ batch: 1, state: 'rolled_back' });
   });

@@ -17,8 +17,6 @@ afterEach(async () => {
   await h.close();
 });
 
-const dump = async (table: string) => (await h.db(table).orderBy('id')).map((r) => ({ ...r, id: Number(r.id) }));
-
 async function seed(n: number, opts: { shared?: number } = {}) {
   for (let i = 1; i <= n; i++) await h.file(`p/${i}.png`, pngBytes(2 + (i % 3), 2, i));
   const rows = Array.from({ length: n }, (_, i) => ({ image: `p/${i + 1}.png` }));
@@ -72,13 +70,13 @@ describe('running again', () => {
     await h.db('shop_productimages').insert({ image: 'p/missing.png' });
     const first = await h.run(['migrate']);
     expect(first.stdout.trim()).toBe('✔ DONE | Migrated=6 | Missing=1 | Skipped=0 | Failed=0');
-    const after = await dump('shop_productimages');
+    const after = await h.rows('shop_productimages');
     const requests = h.emulator.stats().uploadRequests;
 
     const second = await h.run(['migrate']);
     expect(second.stdout.trim()).toBe('✔ DONE | Migrated=0 | Missing=1 | Skipped=6 | Failed=0');
     expect(h.emulator.stats().uploadRequests).toBe(requests);
-    expect(await dump('shop_productimages')).toEqual(after);
+    expect(await h.rows('shop_productimages')).toEqual(after);
     const reasons = await h.db('media_migrate_records').where({ batch_id: 2, outcome: 'skipped' }).distinct('reason');
     expect(reasons).toEqual([{ reason: 'already_migrated' }]);
   });
@@ -131,7 +129,7 @@ describe('rollback', () => {
   it('restores the table exactly, except rows the app changed since', async () => {
     await seed(8);
     await h.db('shop_productimages').insert([{ image: '' }, { image: 'p/missing.png' }]);
-    const before = await dump('shop_productimages');
+    const before = await h.rows('shop_productimages');
     await h.run(['migrate']);
     await h.db('shop_productimages').where({ id: 3 }).update({ image: 'p/app-changed.png' });
 
@@ -139,13 +137,13 @@ describe('rollback', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ restored: 7, left: 1, leftRecords: [{ table: 'shop_productimages', pk: '3' }] });
     const expected = before.map((row) => (row.id === 3 ? { ...row, image: 'p/app-changed.png' } : row));
-    expect(await dump('shop_productimages')).toEqual(expected);
+    expect(await h.rows('shop_productimages')).toEqual(expected);
 
     // Without the app's change, migrate → rollback is the identity.
     await h.db('shop_productimages').where({ id: 3 }).update({ image: 'p/3.png' });
     await h.run(['migrate']);
     await h.run(['rollback', '--batch', '2']);
-    expect(await dump('shop_productimages')).toEqual(before);
+    expect(await h.rows('shop_productimages')).toEqual(before);
   });
 
   it('prints what it restored and what it left', async () => {

@@ -98,6 +98,8 @@ export interface Harness {
   ledger: Ledger;
   logs: LogCapture;
   config(): Config;
+  /** A table's rows in id order, ids as numbers whatever the driver returns for bigint. */
+  rows(table: string): Promise<Record<string, unknown>[]>;
   file(rel: string, bytes: Buffer | string): Promise<string>;
   link(rel: string, target: string): Promise<void>;
   /** Runs the CLI in-process with this world's settings (plus `env`), capturing its output. */
@@ -152,6 +154,9 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     ledger,
     logs,
     config,
+    async rows(table) {
+      return (await db(table).orderBy('id')).map((r: Record<string, unknown>) => ({ ...r, id: Number(r.id) }));
+    },
     async file(rel, bytes) {
       const p = join(mediaRoot, rel);
       await mkdir(dirname(p), { recursive: true });
