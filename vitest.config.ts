@@ -9,6 +9,7 @@ const CORE = [
   'test/reversibility.test.ts',
   'test/bad-input.test.ts',
   'test/django.test.ts',
+  'test/cutover.test.ts',
 ];
 
 export default defineConfig({

@@ -42,6 +42,7 @@ queue.addBulk = async (jobs) => {
 const spec = {
   sources: await checkSources(db, defaultSources(config.storage.appLabel)),
   store: 'public_id' as const,
+  kind: 'migrate' as const,
   dryRun: false,
   prefix: config.storage.prefix,
   tag: config.storage.tag,

@@ -71,7 +71,7 @@ export async function scenarioProfile(ctx: BenchContext, world: World): Promise<
   try {
     const ledger = new Ledger(db);
     await ledger.migrate();
-    const spec = { sources: await checkSources(db, defaultSources('shop')), store: 'public_id' as const, dryRun: false, prefix: 'media/', tag: 'media' };
+    const spec = { kind: 'migrate' as const, sources: await checkSources(db, defaultSources('shop')), store: 'public_id' as const, dryRun: false, prefix: 'media/', tag: 'media' };
     await enqueueBatch({ db, ledger, queue, logger: silentLogger }, spec);
 
     // Every round trip to PostgreSQL, BEGIN and COMMIT included, timed at the driver: knex always

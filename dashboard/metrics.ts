@@ -1,7 +1,7 @@
 import { Counter as PromCounter, Gauge, Registry, type Metric } from 'prom-client';
 import { Counter, readCounters } from '../src/counters.ts';
 import type { Batch, LatencyBuckets } from '../src/ledger.ts';
-import { Outcome } from '../src/outcomes.ts';
+import { Outcome, countKey } from '../src/outcomes.ts';
 import type { DashboardDeps } from './deps.ts';
 
 /**
@@ -109,7 +109,7 @@ export function createMetrics(deps: DashboardDeps): DashboardMetrics {
     batches.forEach((b, i) => {
       for (const s of bySource[i] ?? []) {
         for (const outcome of Object.values(Outcome)) {
-          records.set({ batch: b.id, dry_run: String(b.dryRun), table: s.table, column: s.column, outcome }, s[outcome]);
+          records.set({ batch: b.id, dry_run: String(b.dryRun), table: s.table, column: s.column, outcome }, s[countKey(outcome) ?? 'total']);
         }
       }
     });

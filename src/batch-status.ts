@@ -1,11 +1,14 @@
-import type { Batch, Ledger, SourceCounts } from './ledger.ts';
-import type { Counts } from './outcomes.ts';
+import type { Batch, BatchKind, Ledger, SourceCounts } from './ledger.ts';
+import { sumCounts, type Counts } from './outcomes.ts';
 
 export type BatchState = 'enqueuing' | 'running' | 'halted' | 'finished' | 'rolled_back';
 
 /** What `status --json` prints and what the dashboard's API answers: one shape, one builder. */
 export interface BatchStatus extends Counts {
   batch: number;
+  kind: BatchKind;
+  /** For a migrate batch: the stage batch whose assets it writes into rows (null when none). */
+  stageBatch: number | null;
   state: BatchState;
   dryRun: boolean;
   store: string;
@@ -23,19 +26,11 @@ export function batchState(batch: Batch, counts: Counts): BatchState {
 
 export async function batchStatus(ledger: Ledger, batch: Batch): Promise<BatchStatus> {
   const sources = await ledger.countsBySource(batch.id);
-  const counts = sources.reduce<Counts>(
-    (a, s) => ({
-      total: a.total + s.total,
-      migrated: a.migrated + s.migrated,
-      missing: a.missing + s.missing,
-      skipped: a.skipped + s.skipped,
-      failed: a.failed + s.failed,
-      pending: a.pending + s.pending,
-    }),
-    { total: 0, migrated: 0, missing: 0, skipped: 0, failed: 0, pending: 0 },
-  );
+  const counts = sumCounts(sources);
   return {
     batch: batch.id,
+    kind: batch.kind,
+    stageBatch: batch.stageBatchId ?? null,
     ...counts,
     state: batchState(batch, counts),
     dryRun: batch.dryRun,

@@ -69,6 +69,33 @@ const migrations: Record<string, Knex.Migration> = {
       });
     },
   },
+  '0003_cutover': {
+    // The staged cutover: a batch's kind (stage batches place files at their in-place ids, migrate
+    // batches rewrite rows), the stage batch a migrate batch rewrites, the order records are queued
+    // in (what is not in place goes first), and whether an asset has been given MEDIA_TAG yet.
+    async up(db) {
+      await db.schema.alterTable(BATCHES, (t) => {
+        t.string('kind', 16).notNullable().defaultTo('migrate');
+        t.integer('stage_batch_id').nullable();
+      });
+      await db.schema.alterTable(RECORDS, (t) => {
+        t.smallint('priority').notNullable().defaultTo(0);
+        t.boolean('tagged').nullable();
+        t.index(['batch_id', 'outcome', 'priority', 'id'], 'media_migrate_records_queue_order');
+      });
+    },
+    async down(db) {
+      await db.schema.alterTable(RECORDS, (t) => {
+        t.dropIndex(['batch_id', 'outcome', 'priority', 'id'], 'media_migrate_records_queue_order');
+        t.dropColumn('tagged');
+        t.dropColumn('priority');
+      });
+      await db.schema.alterTable(BATCHES, (t) => {
+        t.dropColumn('stage_batch_id');
+        t.dropColumn('kind');
+      });
+    },
+  },
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { claimSqliteWriteLock, dialectOf } from './db.ts';
 import { BATCHES, RECORDS, migrateLedger } from './ledger-migrations.ts';
-import { emptyCounts, type Counts, type FinalOutcome, Outcome, type Reason } from './outcomes.ts';
+import { addCount, emptyCounts, type Counts, type FinalOutcome, Outcome, Reason } from './outcomes.ts';
 import type { CheckedSource, Source } from './sources.ts';
 import type { StoreMode } from './storage-convention.ts';
 
@@ -11,7 +11,15 @@ import type { StoreMode } from './storage-convention.ts';
  * and every change to an app row is written in the same transaction as its ledger row.
  */
 
+/**
+ * `migrate` batches upload and rewrite rows; `stage` batches place each file at its in-place id and
+ * write no app row, so the storage class serves the old values the moment it is switched on.
+ */
+export type BatchKind = 'migrate' | 'stage';
+export const BATCH_KINDS: readonly BatchKind[] = ['migrate', 'stage'];
+
 export interface BatchSpec {
+  kind: BatchKind;
   sources: CheckedSource[];
   store: StoreMode;
   dryRun: boolean;
@@ -21,6 +29,8 @@ export interface BatchSpec {
 
 export interface Batch extends BatchSpec {
   id: number;
+  /** For a migrate batch: the stage batch whose placed assets it writes into rows instead of uploading. */
+  stageBatchId: number | undefined;
   createdAt: Date;
   enqueuedAt: Date | undefined;
   rolledBackAt: Date | undefined;
@@ -45,6 +55,9 @@ export interface LedgerRecord extends RecordRef {
   etag: string | undefined;
   bytes: number | undefined;
   attempts: number;
+  priority: number;
+  /** False while the asset still waits for MEDIA_TAG (given only once the row holds its id). */
+  tagged: boolean | undefined;
   updatedAt: Date;
   finishedAt: Date | undefined;
   rolledBackAt: Date | undefined;
@@ -61,6 +74,8 @@ export interface Finish {
   bytes?: number | undefined;
   reused?: boolean | undefined;
   uploadMs?: number | undefined;
+  /** false: the asset still needs MEDIA_TAG; null: it never gets it. */
+  tagged?: boolean | null | undefined;
 }
 
 export interface SourceCounts extends Counts {
@@ -77,6 +92,8 @@ const num = (v: unknown): number | undefined => (v == null ? undefined : Number(
 function toBatch(r: Row): Batch {
   return {
     id: Number(r.id),
+    kind: (r.kind === 'stage' ? 'stage' : 'migrate') as BatchKind,
+    stageBatchId: num(r.stage_batch_id),
     createdAt: date(r.created_at)!,
     enqueuedAt: date(r.enqueued_at),
     rolledBackAt: date(r.rolled_back_at),
@@ -105,6 +122,8 @@ function toRecord(r: Row): LedgerRecord {
     etag: str(r.etag),
     bytes: num(r.bytes),
     attempts: Number(r.attempts ?? 0),
+    priority: Number(r.priority ?? 0),
+    tagged: r.tagged == null ? undefined : Boolean(r.tagged),
     updatedAt: date(r.updated_at)!,
     finishedAt: date(r.finished_at),
     rolledBackAt: date(r.rolled_back_at),
@@ -135,9 +154,11 @@ export class Ledger {
     return migrateLedger(this.db);
   }
 
-  async createBatch(spec: BatchSpec): Promise<Batch> {
+  async createBatch(spec: BatchSpec, extra: { stageBatchId?: number | undefined } = {}): Promise<Batch> {
     const [row] = await this.db(BATCHES)
       .insert({
+        kind: spec.kind,
+        stage_batch_id: extra.stageBatchId ?? null,
         sources: JSON.stringify(spec.sources),
         store: spec.store,
         dry_run: spec.dryRun,
@@ -173,7 +194,7 @@ export class Ledger {
    */
   async findResumable(spec: BatchSpec): Promise<Batch | undefined> {
     const rows = await this.db(BATCHES)
-      .where({ store: spec.store, dry_run: spec.dryRun, prefix: spec.prefix, tag: spec.tag, sources: JSON.stringify(spec.sources) })
+      .where({ kind: spec.kind, store: spec.store, dry_run: spec.dryRun, prefix: spec.prefix, tag: spec.tag, sources: JSON.stringify(spec.sources) })
       .whereNull('rolled_back_at')
       .orderBy('id', 'desc')
       .limit(1);
@@ -182,6 +203,12 @@ export class Ledger {
     if (!b.enqueuedAt) return b;
     const pending = await this.db(RECORDS).where({ batch_id: b.id, outcome: Outcome.pending }).first('id');
     return pending ? b : undefined;
+  }
+
+  /** The newest stage batch that still stands (not rolled back) for this prefix: what a migrate batch rewrites. */
+  async latestStageBatch(prefix: string): Promise<Batch | undefined> {
+    const r = await this.db(BATCHES).where({ kind: 'stage', prefix, dry_run: false }).whereNull('rolled_back_at').orderBy('id', 'desc').first();
+    return r ? toBatch(r) : undefined;
   }
 
   async markEnqueued(batchId: number): Promise<void> {
@@ -196,21 +223,46 @@ export class Ledger {
     await this.db(BATCHES).where({ id: batchId }).update({ halted_reason: null });
   }
 
-  /** Idempotent: records already in the ledger for this batch are left as they are. */
-  async addPending(batchId: number, source: Source, pks: readonly string[]): Promise<void> {
+  /**
+   * Idempotent: records already in the ledger for this batch are left as they are. `priority` orders
+   * the queue: records of priority 0 are queued before those of priority 1.
+   */
+  async addPending(batchId: number, source: Source, pks: readonly string[], priority = 0): Promise<void> {
     if (pks.length === 0) return;
     if (dialectOf(this.db) === 'pg') {
       // One array parameter instead of four per row: no 4,000-placeholder statement to build and
       // parse for a page of 1,000 (measured: ~40k -> ~56k rows/s, a quarter less PostgreSQL CPU).
       await this.db.raw(
-        `insert into ?? (batch_id, source_table, source_column, pk) select ?, ?, ?, unnest(?::text[])
+        `insert into ?? (batch_id, source_table, source_column, priority, pk) select ?, ?, ?, ?, unnest(?::text[])
          on conflict (batch_id, source_table, source_column, pk) do nothing`,
-        [RECORDS, batchId, source.table, source.column, [...pks]],
+        [RECORDS, batchId, source.table, source.column, priority, [...pks]],
       );
       return;
     }
     await this.db(RECORDS)
-      .insert(pks.map((pk) => ({ batch_id: batchId, source_table: source.table, source_column: source.column, pk })))
+      .insert(pks.map((pk) => ({ batch_id: batchId, source_table: source.table, source_column: source.column, priority, pk })))
+      .onConflict(['batch_id', 'source_table', 'source_column', 'pk'])
+      .ignore();
+  }
+
+  /**
+   * As addPending, noting each record's value and in-place id as the scan saw them: a stage batch's
+   * records know from the start which others claim the same id.
+   */
+  async addPendingClaims(batchId: number, source: Source, rows: readonly { pk: string; value: string | null; publicId: string | null }[]): Promise<void> {
+    if (rows.length === 0) return;
+    if (dialectOf(this.db) === 'pg') {
+      await this.db.raw(
+        `insert into ?? (batch_id, source_table, source_column, pk, old_value, public_id)
+         select ?, ?, ?, * from unnest(?::text[], ?::text[], ?::text[])
+         on conflict (batch_id, source_table, source_column, pk) do nothing`,
+        // Arrays with NULLs in them: pg sends them as they are; knex's types only know string[].
+        [RECORDS, batchId, source.table, source.column, rows.map((r) => r.pk), rows.map((r) => r.value) as string[], rows.map((r) => r.publicId) as string[]],
+      );
+      return;
+    }
+    await this.db(RECORDS)
+      .insert(rows.map((r) => ({ batch_id: batchId, source_table: source.table, source_column: source.column, pk: r.pk, old_value: r.value, public_id: r.publicId })))
       .onConflict(['batch_id', 'source_table', 'source_column', 'pk'])
       .ignore();
   }
@@ -227,13 +279,11 @@ export class Ledger {
     return new Set(rows.map((r: Row) => String(r.pk)));
   }
 
-  /** Pending records in id order, a page at a time (keyset on id, so memory stays flat). */
-  async pendingPage(batchId: number, afterId: number, limit: number): Promise<LedgerRecord[]> {
-    const rows = await this.db(RECORDS)
-      .where({ batch_id: batchId, outcome: Outcome.pending })
-      .andWhere('id', '>', afterId)
-      .orderBy('id')
-      .limit(limit);
+  /** Pending records in id order, a page at a time (keyset on id, so memory stays flat); one priority if given. */
+  async pendingPage(batchId: number, afterId: number, limit: number, priority?: number): Promise<LedgerRecord[]> {
+    const q = this.db(RECORDS).where({ batch_id: batchId, outcome: Outcome.pending });
+    if (priority !== undefined) q.andWhere({ priority });
+    const rows = await q.andWhere('id', '>', afterId).orderBy('id').limit(limit);
     return rows.map(toRecord);
   }
 
@@ -248,12 +298,14 @@ export class Ledger {
    * Notes an attempt before the upload, with the public_id it will create: if the process dies right
    * after the upload, the asset is still known, and nobody deletes it as an orphan while we work.
    */
-  async noteAttempt(id: number, fields: { publicId?: string; oldValue?: string; detail?: string }): Promise<void> {
+  async noteAttempt(id: number, fields: { publicId?: string; oldValue?: string; detail?: string; etag?: string; bytes?: number }): Promise<void> {
     await this.db(RECORDS)
       .where({ id })
       .whereIn('outcome', OPEN)
       .update({
         ...(fields.publicId !== undefined ? { public_id: fields.publicId } : {}),
+        ...(fields.etag !== undefined ? { etag: fields.etag } : {}),
+        ...(fields.bytes !== undefined ? { bytes: fields.bytes } : {}),
         ...(fields.oldValue !== undefined ? { old_value: fields.oldValue } : {}),
         ...(fields.detail !== undefined ? { detail: fields.detail } : {}),
         attempts: this.db.raw('attempts + 1'),
@@ -306,6 +358,7 @@ export class Ledger {
         ...(f.bytes !== undefined ? { bytes: f.bytes } : {}),
         ...(f.reused !== undefined ? { reused: f.reused } : {}),
         ...(f.uploadMs !== undefined ? { upload_ms: Math.round(f.uploadMs) } : {}),
+        ...(f.tagged !== undefined ? { tagged: f.tagged } : {}),
         updated_at: db.fn.now(),
         finished_at: db.fn.now(),
       });
@@ -337,20 +390,124 @@ export class Ledger {
     const q = this.db(`${RECORDS} as r`)
       .join(`${BATCHES} as b`, 'b.id', 'r.batch_id')
       .where({ 'r.public_id': publicId, 'b.dry_run': false })
-      .where((w) => w.where((m) => m.where('r.outcome', Outcome.migrated).whereNull('r.rolled_back_at')).orWhere('r.outcome', Outcome.pending));
+      .where((w) =>
+        w
+          .where((m) => m.where('r.outcome', Outcome.migrated).whereNull('r.rolled_back_at'))
+          .orWhere('r.outcome', Outcome.pending)
+          // A staged asset serves its rows' old values once the storage is switched.
+          .orWhere((m) => m.where('r.outcome', Outcome.staged).whereNull('b.rolled_back_at')),
+      );
     if (exceptRecordId !== undefined) q.whereNot('r.id', exceptRecordId);
     return Boolean(await q.first('r.id'));
+  }
+
+  // ---- The staged cutover ----
+
+  /** The staged record of a row in a stage batch, if the batch placed its file. */
+  async stagedRecord(stageBatchId: number, ref: Omit<RecordRef, 'batchId'>): Promise<LedgerRecord | undefined> {
+    const r = await this.db(RECORDS)
+      .where({ batch_id: stageBatchId, source_table: ref.table, source_column: ref.column, pk: ref.pk, outcome: Outcome.staged })
+      .first();
+    return r ? toRecord(r) : undefined;
+  }
+
+  /** The value each of these rows had when a stage batch placed its file (rows it placed only). */
+  async stagedValues(stageBatchId: number, source: Source, pks: readonly string[]): Promise<Map<string, string>> {
+    if (pks.length === 0) return new Map();
+    const q = this.db(RECORDS)
+      .where({ batch_id: stageBatchId, source_table: source.table, source_column: source.column, outcome: Outcome.staged })
+      .select('pk', 'old_value');
+    if (dialectOf(this.db) === 'pg') q.whereRaw('pk = any(?::text[])', [[...pks]]);
+    else q.whereIn('pk', [...pks]);
+    const rows = (await q) as Row[];
+    return new Map(rows.map((r) => [String(r.pk), String(r.old_value)]));
+  }
+
+  /** Every record of a batch that has claimed this in-place id (a handful at most). */
+  async inPlaceGroup(batchId: number, publicId: string): Promise<LedgerRecord[]> {
+    const rows = await this.db(RECORDS).where({ batch_id: batchId, public_id: publicId }).orderBy('id');
+    return rows.map(toRecord);
+  }
+
+  /**
+   * Notes, whatever the record's outcome by now, that its stage upload created (or replaced) the
+   * asset at its id with these bytes: from here on that asset is ours to replace or remove.
+   */
+  async notePlaced(id: number, etag: string, bytes: number): Promise<void> {
+    await this.db(RECORDS).where({ id }).update({ reused: false, etag, bytes, updated_at: this.db.fn.now() });
+  }
+
+  /**
+   * Did one of our stage batches create the asset at this id with exactly these bytes? Only such an
+   * asset is ours to replace or remove; any other is someone else's.
+   */
+  async placedByUs(publicId: string, etag: string): Promise<boolean> {
+    const r = await this.db(`${RECORDS} as r`)
+      .join(`${BATCHES} as b`, 'b.id', 'r.batch_id')
+      .where({ 'r.public_id': publicId, 'r.etag': etag, 'r.reused': false, 'b.kind': 'stage', 'b.dry_run': false })
+      .first('r.id');
+    return Boolean(r);
+  }
+
+  /** Does a row hold this id because a migrate batch wrote it there (and was not rolled back)? */
+  async isRewrittenTo(publicId: string): Promise<boolean> {
+    const r = await this.db(`${RECORDS} as r`)
+      .join(`${BATCHES} as b`, 'b.id', 'r.batch_id')
+      .where({ 'r.public_id': publicId, 'r.outcome': Outcome.migrated, 'b.dry_run': false })
+      .whereNot('r.reason', Reason.wouldMigrate)
+      .whereNull('r.rolled_back_at')
+      .first('r.id');
+    return Boolean(r);
+  }
+
+  /**
+   * What a migrate batch after a stage batch did: rows rewritten to their staged asset (no upload),
+   * and the rows that had none, queued first, with how long after the batch began the last of them
+   * was rewritten: how long they pointed at nothing once the storage was switched.
+   */
+  async rewriteFigures(batch: Batch): Promise<{ inPlace: number; rewrittenFirst: number; exposedMs: number | null }> {
+    const inPlace = await this.db(RECORDS).where({ batch_id: batch.id, outcome: Outcome.migrated, reason: Reason.inPlace }).count({ n: '*' }).first();
+    const first = (await this.db(RECORDS)
+      .where({ batch_id: batch.id, outcome: Outcome.migrated, priority: 0 })
+      .whereIn('reason', [Reason.uploaded, Reason.reused])
+      .select(this.db.raw('count(*) as n'), this.db.raw('max(finished_at) as last'))
+      .first()) as Row | undefined;
+    const last = date(first?.last);
+    return {
+      inPlace: Number((inPlace as Row | undefined)?.n ?? 0),
+      rewrittenFirst: Number(first?.n ?? 0),
+      exposedMs: last ? Math.max(0, last.getTime() - batch.createdAt.getTime()) : null,
+    };
+  }
+
+  async countReason(batchId: number, outcome: Outcome, reason: Reason): Promise<number> {
+    const r = (await this.db(RECORDS).where({ batch_id: batchId, outcome, reason }).count({ n: '*' }).first()) as Row | undefined;
+    return Number(r?.n ?? 0);
+  }
+
+  /** Migrated records whose asset still waits for MEDIA_TAG, oldest first, finished before `before`. */
+  async untagged(limit: number, opts: { batchId?: number; before?: Date } = {}): Promise<LedgerRecord[]> {
+    const q = this.db(RECORDS).where({ tagged: false, outcome: Outcome.migrated }).whereNull('rolled_back_at');
+    if (opts.batchId !== undefined) q.andWhere({ batch_id: opts.batchId });
+    if (opts.before) q.andWhere('finished_at', '<', timeParam(this.db, opts.before));
+    return (await q.orderBy('id').limit(limit)).map(toRecord);
+  }
+
+  async markTagged(ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db(RECORDS).whereIn('id', [...ids]).where({ tagged: false }).update({ tagged: true });
+  }
+
+  /** Of these records, the ones rolled back meanwhile (their asset must not keep MEDIA_TAG). */
+  async rolledBackAmong(ids: readonly number[]): Promise<LedgerRecord[]> {
+    if (ids.length === 0) return [];
+    return (await this.db(RECORDS).whereIn('id', [...ids]).whereNotNull('rolled_back_at')).map(toRecord);
   }
 
   async counts(batchId: number): Promise<Counts> {
     const rows = await this.db(RECORDS).where({ batch_id: batchId }).select('outcome').count({ n: '*' }).groupBy('outcome');
     const c = emptyCounts();
-    for (const r of rows as Row[]) {
-      const n = Number(r.n);
-      const o = String(r.outcome) as Outcome;
-      if (o in c) (c as unknown as Record<string, number>)[o] = n;
-      c.total += n;
-    }
+    for (const r of rows as Row[]) addCount(c, String(r.outcome), Number(r.n));
     return c;
   }
 
@@ -368,10 +525,7 @@ export class Ledger {
         c = { table: String(r.source_table), column: String(r.source_column), ...emptyCounts() };
         by.set(key, c);
       }
-      const n = Number(r.n);
-      const o = String(r.outcome) as Outcome;
-      if (o in c) (c as unknown as Record<string, number>)[o] = n;
-      c.total += n;
+      addCount(c, String(r.outcome), Number(r.n));
     }
     return [...by.values()];
   }

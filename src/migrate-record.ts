@@ -1,92 +1,36 @@
-import { posix } from 'node:path';
-import type { Knex } from 'knex';
-import { whereExactly } from './db.ts';
-import type { Logger } from 'pino';
 import { PermanentError, RetryableError } from './errors.ts';
-import type { Batch, Finish, Ledger, LedgerRecord, RecordRef } from './ledger.ts';
-import { readMediaFile, type MediaFile, type MediaLimits } from './media-file.ts';
+import { inPlaceId } from './cutover/in-place-id.ts';
+import { whereExactly } from './db.ts';
+import type { LedgerRecord } from './ledger.ts';
+import type { MediaFile } from './media-file.ts';
 import { Outcome, Reason } from './outcomes.ts';
-import type { RecordJobResult } from './queue.ts';
-import type { CheckedSource } from './sources.ts';
-import { isRemoteUrl, isStoragePublicId, predictedUrlLength, publicIdFor } from './storage-convention.ts';
-import type { UploadedAsset, Uploader } from './uploader.ts';
+import { discardUnwanted, openRecord, readFileOrFinish, resultOf, type OpenRecord, type RecordHelpers, type RecordResult, type RecordTask } from './record-steps.ts';
+import { predictedUrlLength, publicIdFor } from './storage-convention.ts';
+import type { UploadedAsset } from './uploader.ts';
 
-/** Everything the handler needs, passed in so a test can hand it real services with its own settings. */
-export interface RecordHelpers {
-  db: Knex;
-  ledger: Ledger;
-  uploader: Uploader;
-  mediaRoot: string;
-  limits: MediaLimits;
-  cloudName: string;
-  logger: Logger;
-}
-
-export interface RecordTask {
-  batch: Batch;
-  source: CheckedSource;
-  ref: RecordRef;
-}
-
-export interface RecordResult extends RecordJobResult {
-  detail?: string | undefined;
-}
-
-/** Human name of a record in messages: `shop_productimages.image[id=4711]`. */
-export function recordLabel(ref: RecordRef, pkColumn = 'pk'): string {
-  return `${ref.table}.${ref.column}[${pkColumn}=${ref.pk}]`;
-}
+export { recordLabel, type RecordHelpers, type RecordResult, type RecordTask } from './record-steps.ts';
 
 const MAX_PUBLIC_ID = 255;
-const OPEN: readonly string[] = [Outcome.pending, Outcome.failed];
 
 /**
- * One record's story, top to bottom: read the row, check the value, check the file, upload, then write
- * the row and the ledger in one transaction. Every step is safe to repeat: a job may run again after
- * a crash, a stall or a Redis loss, and must then end where the first run would have.
- * Permanent problems end as `failed` here; transient ones are thrown for the queue to retry.
+ * One record's story in a migrate batch, top to bottom: read the row, check the value, check the
+ * file; if a stage batch placed exactly this file at the row's in-place id, write that id (no
+ * upload); else upload; then write the row and the ledger in one transaction. Every step is safe to
+ * repeat. Permanent problems end as `failed` here; transient ones are thrown for the queue to retry.
  */
 export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise<RecordResult> {
-  const { batch, source, ref } = task;
-  const { record: rec, row } = await readRecord(h.ledger, ref, source);
-  if (!OPEN.includes(rec.outcome)) {
-    // A replay after the outcome was written (a stalled job, a re-added id): keep what was decided.
-    return { outcome: rec.outcome as RecordResult['outcome'], reason: rec.reason ?? Reason.uploaded, publicId: rec.publicId };
-  }
-  if (rec.outcome === Outcome.failed) await h.ledger.reopen(rec.id);
-  const finish = async (f: Finish): Promise<RecordResult> => {
-    const wrote = await h.ledger.finish(h.db, rec.id, f);
-    if (!wrote) return replayed(h.ledger, ref);
-    return { outcome: f.outcome, reason: f.reason, publicId: f.publicId, detail: f.detail };
-  };
+  const { batch } = task;
+  const opened = await openRecord(task, h);
+  if ('ended' in opened) return opened.ended;
+  const { open } = opened;
+  const { value, finish, rec } = open;
 
-  if (!row.exists) return finish({ outcome: Outcome.skipped, reason: Reason.rowDeleted, detail: 'the row no longer exists' });
-  const value = row.value;
-  if (value === undefined || value.trim() === '') {
-    return finish({ outcome: Outcome.skipped, reason: Reason.empty, oldValue: value });
-  }
-  if (isRemoteUrl(value)) return finish({ outcome: Outcome.skipped, reason: Reason.remoteUrl, oldValue: value });
-  // Only an extension-less value can be one we wrote (public_ids have none; URLs were handled above),
-  // so the common case, a file name, costs no query here.
-  if (posix.extname(value) === '' && (await h.ledger.holdsOurValue(ref, value))) {
-    return finish({ outcome: Outcome.skipped, reason: Reason.alreadyMigrated, oldValue: value, newValue: value });
-  }
+  const read = await readFileOrFinish(task, h, open);
+  if ('ended' in read) return read.ended;
+  const { file } = read;
 
-  let file: MediaFile | undefined;
-  try {
-    file = await readMediaFile(h.mediaRoot, value, h.limits);
-  } catch (err) {
-    if (err instanceof PermanentError) {
-      return finish({ outcome: Outcome.failed, reason: err.reason, detail: err.message, oldValue: value });
-    }
-    throw err;
-  }
-  if (!file) {
-    if (isStoragePublicId(value, batch.prefix)) {
-      return finish({ outcome: Outcome.skipped, reason: Reason.cloudinaryId, oldValue: value, detail: 'already a Cloudinary public_id' });
-    }
-    return finish({ outcome: Outcome.missing, reason: Reason.notFound, oldValue: value, detail: `no file at MEDIA_ROOT/${value}` });
-  }
+  const staged = await stagedAsset(task, h, open, file);
+  if (staged) return rewriteInPlace(task, h, open, file, staged);
 
   const publicId = publicIdFor(file.name, file.md5, batch.prefix);
   const tooLong = checkLength(task, publicId, file.format, h.cloudName);
@@ -108,7 +52,9 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
   let asset: UploadedAsset;
   const uploadStarted = performance.now();
   try {
-    asset = await h.uploader.upload({ file, publicId, tags: [batch.tag, 'media-migrate'] });
+    // MEDIA_TAG comes only once the row holds the id: until then `deleteorphanedmedia` would take
+    // the asset for an orphan and delete it.
+    asset = await h.uploader.upload({ file, publicId, tags: ['media-migrate'] });
   } catch (err) {
     if (err instanceof PermanentError) {
       return finish({ outcome: Outcome.failed, reason: err.reason, detail: err.message, oldValue: value, publicId });
@@ -132,42 +78,74 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
   }
 
   const newValue = batch.store === 'url' ? asset.secureUrl : asset.publicId;
-  if (source.maxLength !== undefined && newValue.length > source.maxLength) {
+  if (task.source.maxLength !== undefined && newValue.length > task.source.maxLength) {
     await discardUnwanted(h, publicId, rec.id);
     return finish({
       outcome: Outcome.failed,
       reason: Reason.tooLong,
       oldValue: value,
-      detail: `the new value is ${newValue.length} characters; column ${source.column} holds ${source.maxLength}`,
+      detail: `the new value is ${newValue.length} characters; column ${task.source.column} holds ${task.source.maxLength}`,
     });
   }
 
   const uploadMs = performance.now() - uploadStarted;
-  const result = await writeRowAndLedger(task, h, rec, value, newValue, asset, uploadMs);
+  const reason = asset.existing ? Reason.reused : Reason.uploaded;
+  const result = await writeRowAndLedger(task, h, rec, { oldValue: value, newValue, asset, reason, uploadMs });
   if (result.reason === Reason.changed) await discardUnwanted(h, publicId, rec.id);
   return result;
 }
 
 /**
- * The record's ledger row and its app row's current value, in one query. The producer inserted the
- * ledger row; a job re-added by hand (bull-board) may arrive without one, so it is created then.
+ * The asset the batch's stage batch placed for this row, if it still serves exactly this file: the
+ * stage saw the same value, its MD5 is the file's now, and the delivery URL answers that MD5. Any
+ * doubt means an ordinary upload, never a row pointing at other bytes.
  */
-async function readRecord(ledger: Ledger, ref: RecordRef, source: CheckedSource) {
-  const found = await ledger.getRecordWithRow(ref, source);
-  if (found) return found;
-  await ledger.addPending(ref.batchId, ref, [ref.pk]);
-  const created = await ledger.getRecordWithRow(ref, source);
-  if (!created) throw new Error(`ledger row for ${recordLabel(ref)} could not be created`);
-  return created;
+async function stagedAsset(task: RecordTask, h: RecordHelpers, open: OpenRecord, file: MediaFile): Promise<LedgerRecord | undefined> {
+  const { batch, ref } = task;
+  // A URL in the row is not what the storage class holds; a dry run only says what would happen.
+  if (batch.stageBatchId === undefined || batch.store !== 'public_id') return undefined;
+  const staged = await h.ledger.stagedRecord(batch.stageBatchId, ref);
+  if (!staged || staged.oldValue !== open.value || staged.publicId !== inPlaceId(open.value, batch.prefix)) return undefined;
+  if (staged.etag !== file.md5) {
+    h.logger.info({ publicId: staged.publicId }, 'the file changed since it was staged; uploading it afresh');
+    return undefined;
+  }
+  if (batch.dryRun) return staged;
+  const delivered = await h.uploader.deliveredEtag(staged.publicId);
+  if (delivered !== file.md5) {
+    h.logger.warn({ publicId: staged.publicId, delivered: delivered ?? null }, 'the staged asset no longer serves this file; uploading it afresh');
+    return undefined;
+  }
+  return staged;
 }
 
-async function replayed(ledger: Ledger, ref: RecordRef): Promise<RecordResult> {
-  const now = await ledger.getRecord(ref);
-  return {
-    outcome: (now?.outcome ?? Outcome.failed) as RecordResult['outcome'],
-    reason: now?.reason ?? Reason.retriesExhausted,
-    publicId: now?.publicId,
-  };
+/** Writes the staged asset's id into the row: exactly what the storage class would hold for it. */
+async function rewriteInPlace(task: RecordTask, h: RecordHelpers, open: OpenRecord, file: MediaFile, staged: LedgerRecord): Promise<RecordResult> {
+  const { batch, source } = task;
+  const publicId = staged.publicId!;
+  if (source.maxLength !== undefined && publicId.length > source.maxLength) {
+    return open.finish({
+      outcome: Outcome.failed,
+      reason: Reason.tooLong,
+      oldValue: open.value,
+      publicId,
+      detail: `the in-place id ${publicId} is ${publicId.length} characters; column ${source.column} holds ${source.maxLength} (the old value keeps being served by it)`,
+    });
+  }
+  if (batch.dryRun) {
+    return open.finish({
+      outcome: Outcome.migrated,
+      reason: Reason.wouldMigrate,
+      oldValue: open.value,
+      newValue: publicId,
+      publicId,
+      etag: file.md5,
+      bytes: file.size,
+      detail: `in place: staged by batch ${staged.batchId}`,
+    });
+  }
+  const asset = { publicId, etag: file.md5, bytes: file.size, existing: true };
+  return writeRowAndLedger(task, h, open.rec, { oldValue: open.value, newValue: publicId, asset, reason: Reason.inPlace });
 }
 
 function checkLength(task: RecordTask, publicId: string, format: string, cloudName: string): string | undefined {
@@ -181,38 +159,39 @@ function checkLength(task: RecordTask, publicId: string, format: string, cloudNa
   return `the new value would be ${len} characters; column ${task.source.column} holds ${max} (value "${publicId}")`;
 }
 
+interface RowWrite {
+  oldValue: string;
+  newValue: string;
+  asset: Pick<UploadedAsset, 'publicId' | 'etag' | 'bytes' | 'existing'>;
+  reason: Reason;
+  uploadMs?: number;
+}
+
 /**
  * The row changes only if it still holds the value we read, in the same transaction as its ledger
  * row. The ledger row is claimed first (an update that only succeeds while the record is open), which
  * also locks it: of two runs of one job, the second waits, then finds it decided and writes nothing.
- * An app write in between wins: the claim is turned into `skipped/changed`.
+ * An app write in between wins: the claim is turned into `skipped/changed`. Once the row holds the
+ * id, the asset gets MEDIA_TAG (rows written as URLs never do: `deleteorphanedmedia` compares ids).
  */
-async function writeRowAndLedger(
-  task: RecordTask,
-  h: RecordHelpers,
-  rec: LedgerRecord,
-  oldValue: string,
-  newValue: string,
-  asset: UploadedAsset,
-  uploadMs: number,
-): Promise<RecordResult> {
-  const { source, ref } = task;
-  const reason = asset.existing ? Reason.reused : Reason.uploaded;
-  const common = { oldValue, publicId: asset.publicId, etag: asset.etag, bytes: asset.bytes, reused: asset.existing, uploadMs };
-  return h.db.transaction(async (trx) => {
-    const claimed = await h.ledger.finish(trx, rec.id, { ...common, outcome: Outcome.migrated, reason, newValue });
-    if (!claimed) {
-      const now = await h.ledger.getRecord(ref, trx);
-      return {
-        outcome: (now?.outcome ?? Outcome.failed) as RecordResult['outcome'],
-        reason: now?.reason ?? Reason.retriesExhausted,
-        publicId: now?.publicId,
-      };
-    }
-    const changed = await whereExactly(trx, trx(source.table).where(source.pk, ref.pk), source.column, oldValue).update({
-      [source.column]: newValue,
+async function writeRowAndLedger(task: RecordTask, h: RecordHelpers, rec: LedgerRecord, w: RowWrite): Promise<RecordResult> {
+  const { source, ref, batch } = task;
+  const tagged = batch.store === 'public_id' ? false : undefined;
+  const common = {
+    oldValue: w.oldValue,
+    publicId: w.asset.publicId,
+    etag: w.asset.etag,
+    bytes: w.asset.bytes,
+    reused: w.asset.existing,
+    uploadMs: w.uploadMs,
+  };
+  const result = await h.db.transaction(async (trx): Promise<RecordResult> => {
+    const claimed = await h.ledger.finish(trx, rec.id, { ...common, outcome: Outcome.migrated, reason: w.reason, newValue: w.newValue, tagged });
+    if (!claimed) return resultOf(await h.ledger.getRecord(ref, trx));
+    const changed = await whereExactly(trx, trx(source.table).where(source.pk, ref.pk), source.column, w.oldValue).update({
+      [source.column]: w.newValue,
     });
-    if (changed > 0) return { outcome: Outcome.migrated, reason, publicId: asset.publicId };
+    if (changed > 0) return { outcome: Outcome.migrated, reason: w.reason, publicId: w.asset.publicId };
     await h.ledger.finish(
       trx,
       rec.id,
@@ -221,22 +200,15 @@ async function writeRowAndLedger(
         outcome: Outcome.skipped,
         reason: Reason.changed,
         newValue: null,
+        tagged: null,
         detail: 'the row changed while its file was uploading; left as the app wrote it',
       },
       { evenIfDecided: true },
     );
-    return { outcome: Outcome.skipped, reason: Reason.changed, publicId: asset.publicId };
+    return { outcome: Outcome.skipped, reason: Reason.changed, publicId: w.asset.publicId };
   });
-}
-
-/** Deletes an asset we uploaded only if no row points at it and no other record is working towards it. */
-async function discardUnwanted(h: RecordHelpers, publicId: string, recordId: number): Promise<void> {
-  if (await h.ledger.isPublicIdWanted(publicId, recordId)) return;
-  try {
-    await h.uploader.destroy(publicId);
-    h.logger.info({ publicId }, 'removed an asset no row points at');
-  } catch (err) {
-    // Not fatal for the record: `verify` reports assets no row points at.
-    h.logger.warn({ publicId, err }, 'could not remove an unused asset');
+  if (result.outcome === Outcome.migrated && tagged === false) {
+    h.tagger?.add(rec.id, w.asset.publicId, batch.tag);
   }
+  return result;
 }

@@ -8,11 +8,14 @@ export const Outcome = {
   missing: 'missing',
   skipped: 'skipped',
   failed: 'failed',
+  // A stage batch's own two: the file now sits at its in-place id, or it cannot (and why).
+  staged: 'staged',
+  notInPlace: 'not_in_place',
 } as const;
 export type Outcome = (typeof Outcome)[keyof typeof Outcome];
 export type FinalOutcome = Exclude<Outcome, 'pending'>;
 
-export const FINAL_OUTCOMES: readonly FinalOutcome[] = ['migrated', 'missing', 'skipped', 'failed'];
+export const FINAL_OUTCOMES: readonly FinalOutcome[] = ['migrated', 'missing', 'skipped', 'failed', 'staged', 'not_in_place'];
 
 /** Why a record ended where it did. Grouped by the outcome they belong to. */
 export const Reason = {
@@ -20,6 +23,17 @@ export const Reason = {
   uploaded: 'uploaded',
   reused: 'reused', // the deterministic public_id already existed with the same bytes
   wouldMigrate: 'would_migrate', // dry run
+  inPlace: 'in_place', // the row now holds the asset a stage batch placed at its in-place id: no upload
+  // staged (and `uploaded` above)
+  existing: 'existing', // the in-place id already held exactly this file
+  replaced: 'replaced', // the in-place id held an older version of this file, staged by us: replaced
+  // not_in_place
+  illegalCharacters: 'illegal_characters',
+  whitespace: 'whitespace',
+  reservedFolder: 'reserved_folder',
+  unknownFormat: 'unknown_format',
+  collision: 'collision',
+  occupied: 'occupied',
   // skipped
   empty: 'empty',
   remoteUrl: 'remote_url',
@@ -51,10 +65,42 @@ export interface Counts {
   skipped: number;
   failed: number;
   pending: number;
+  staged: number;
+  notInPlace: number;
 }
 
 export function emptyCounts(): Counts {
-  return { total: 0, migrated: 0, missing: 0, skipped: 0, failed: 0, pending: 0 };
+  return { total: 0, migrated: 0, missing: 0, skipped: 0, failed: 0, pending: 0, staged: 0, notInPlace: 0 };
+}
+
+/** The key of `Counts` an outcome is counted under (`not_in_place` is `notInPlace` in JSON). */
+export function countKey(outcome: string): Exclude<keyof Counts, 'total'> | undefined {
+  switch (outcome) {
+    case Outcome.notInPlace:
+      return 'notInPlace';
+    case Outcome.pending:
+    case Outcome.migrated:
+    case Outcome.missing:
+    case Outcome.skipped:
+    case Outcome.failed:
+    case Outcome.staged:
+      return outcome;
+    default:
+      return undefined;
+  }
+}
+
+/** Adds `n` records of `outcome` to `c` (and to its total). */
+export function addCount(c: Counts, outcome: string, n: number): void {
+  const key = countKey(outcome);
+  if (key) c[key] += n;
+  c.total += n;
+}
+
+export function sumCounts(all: readonly Counts[]): Counts {
+  const c = emptyCounts();
+  for (const x of all) for (const k of Object.keys(c) as (keyof Counts)[]) c[k] += x[k];
+  return c;
 }
 
 /** The line the old one-off script printed, plus failures. Scripts grep for it: keep its shape. */
@@ -62,4 +108,10 @@ export function summaryLine(c: Counts, opts: { dryRun?: boolean } = {}): string 
   const head = c.failed > 0 ? '✖ DONE' : '✔ DONE';
   const label = opts.dryRun ? ' (dry run: nothing uploaded or written)' : '';
   return `${head} | Migrated=${c.migrated} | Missing=${c.missing} | Skipped=${c.skipped} | Failed=${c.failed}${label}`;
+}
+
+/** A stage batch's line, in the same shape; ✖ when a record failed, as for DONE. */
+export function stagedLine(c: Counts): string {
+  const head = c.failed > 0 ? '✖ STAGED' : '✔ STAGED';
+  return `${head} | Staged=${c.staged} | Not in place=${c.notInPlace} | Missing=${c.missing} | Skipped=${c.skipped} | Failed=${c.failed}`;
 }

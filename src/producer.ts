@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import { ExitError } from './errors.ts';
 import type { Batch, BatchSpec, Ledger, RecordRef } from './ledger.ts';
 import { jobIdFor, toJobData, type RecordQueue } from './queue.ts';
+import { inPlaceId } from './cutover/in-place-id.ts';
 import type { Source } from './sources.ts';
+import { isRemoteUrl } from './storage-convention.ts';
 
 export interface EnqueueDeps {
   db: Knex;
@@ -34,17 +36,24 @@ export async function addJobs(queue: RecordQueue, refs: readonly RecordRef[]): P
   );
 }
 
-/** Streams a source table's primary keys in order, a page at a time: never the whole table in memory. */
-export async function* scanKeys(db: Knex, source: Source, pageSize: number): AsyncGenerator<unknown[]> {
+/**
+ * Streams a source table's primary keys in order (with the column's values when asked), a page at a
+ * time: never the whole table in memory.
+ */
+export async function* scanRows(
+  db: Knex,
+  source: Source,
+  pageSize: number,
+  withValues = false,
+): AsyncGenerator<{ pk: unknown; value: string | undefined }[]> {
   let last: unknown = undefined;
   for (;;) {
-    const q = db(source.table).select(source.pk).orderBy(source.pk).limit(pageSize);
+    const q = db(source.table).select(withValues ? [source.pk, source.column] : [source.pk]).orderBy(source.pk).limit(pageSize);
     if (last !== undefined) q.where(source.pk, '>', last as Knex.Value);
     const rows = (await q) as Record<string, unknown>[];
     if (rows.length === 0) return;
-    const keys = rows.map((r) => r[source.pk]);
-    yield keys;
-    last = keys[keys.length - 1];
+    yield rows.map((r) => ({ pk: r[source.pk], value: r[source.column] == null ? undefined : String(r[source.column]) }));
+    last = rows[rows.length - 1]![source.pk];
     if (rows.length < pageSize) return;
   }
 }
@@ -63,7 +72,9 @@ export async function openBatch(
   }
   const found = await ledger.findResumable(spec);
   if (found) return { batch: found, resumed: true };
-  return { batch: await ledger.createBatch(spec), resumed: false };
+  // A migrate batch rewrites what the newest standing stage batch placed, instead of uploading it.
+  const stage = spec.kind === 'migrate' ? await ledger.latestStageBatch(spec.prefix) : undefined;
+  return { batch: await ledger.createBatch(spec, { stageBatchId: stage?.id }), resumed: false };
 }
 
 /**
@@ -131,10 +142,18 @@ async function* readAhead<T>(next: () => Promise<T | undefined>): AsyncGenerator
   }
 }
 
+/** Priorities in the ledger: what the queue takes first (0) and last (1). */
+const FIRST = 0;
+const LAST = 1;
+
 /**
  * Records every row of the batch's sources in the ledger as pending and enqueues one job per record.
  * Safe to repeat: the ledger insert ignores records it has, and only records still pending are handed
  * to Redis again, which is how a batch survives losing Redis. Returns how many jobs it handed over.
+ *
+ * A migrate batch after a stage batch queues first what the stage could not place (or what changed
+ * since): after the switch those rows point at nothing until rewritten, while a staged row is served
+ * all along. The ledger keeps that order (its `priority`), so a resumed batch keeps it too.
  *
  * Pipelined, because each step waits on a different server: a page's jobs go to Redis only after its
  * ledger rows are written, but meanwhile the next page is read and recorded, and up to
@@ -145,39 +164,54 @@ export async function enqueueRecords(deps: EnqueueDeps, batch: Batch, resumed: b
   const { ledger } = deps;
   const adds = new InFlight(ADDS_IN_FLIGHT);
   let enqueued = 0;
+  const send = async (refs: readonly RecordRef[]) => {
+    await adds.add(addJobs(deps.queue, refs));
+    enqueued += refs.length;
+  };
+  const sendPending = async (priority: number | undefined) => {
+    let after = 0;
+    const pending = readAhead(async () => {
+      const page = await ledger.pendingPage(batch.id, after, pageSize, priority);
+      if (page.length === 0) return undefined;
+      after = page[page.length - 1]!.id;
+      return page;
+    });
+    for await (const page of pending) await send(page);
+  };
+  const ordered = batch.stageBatchId !== undefined;
   try {
     if (!batch.enqueuedAt) {
       for (const source of batch.sources) {
-        const pages = scanKeys(deps.db, source, pageSize);
+        const pages = scanRows(deps.db, source, pageSize, ordered || batch.kind === 'stage');
         const recorded = readAhead(async () => {
           const page = await pages.next();
           if (page.done) return undefined;
-          const pks = page.value.map(String);
-          await ledger.addPending(batch.id, source, pks);
+          const { first, last } = await splitByStage(ledger, batch, source, page.value);
+          if (batch.kind === 'stage') await ledger.addPendingClaims(batch.id, source, claims(batch, page.value));
+          else await ledger.addPending(batch.id, source, first, FIRST);
+          await ledger.addPending(batch.id, source, last, LAST);
           // A fresh batch has just inserted them all; a resumed one re-sends only what is unfinished.
-          return resumed ? [...(await ledger.pendingAmong(batch.id, source, pks))] : pks;
+          return resumed ? [...(await ledger.pendingAmong(batch.id, source, first))] : first;
         });
         for await (const todo of recorded) {
-          const refs = todo.map((pk) => ({ batchId: batch.id, table: source.table, column: source.column, pk }));
-          await adds.add(addJobs(deps.queue, refs));
-          enqueued += todo.length;
+          await send(todo.map((pk) => ({ batchId: batch.id, table: source.table, column: source.column, pk })));
         }
+      }
+      if (ordered) {
+        await adds.drain();
+        await sendPending(LAST);
       }
       // Every job is in Redis before the batch says its scan is complete.
       await adds.drain();
       await ledger.markEnqueued(batch.id);
       return enqueued;
     }
-    let after = 0;
-    const pending = readAhead(async () => {
-      const page = await ledger.pendingPage(batch.id, after, pageSize);
-      if (page.length === 0) return undefined;
-      after = page[page.length - 1]!.id;
-      return page;
-    });
-    for await (const page of pending) {
-      await adds.add(addJobs(deps.queue, page));
-      enqueued += page.length;
+    if (ordered) {
+      await sendPending(FIRST);
+      await adds.drain();
+      await sendPending(LAST);
+    } else {
+      await sendPending(undefined);
     }
     await adds.drain();
     return enqueued;
@@ -185,6 +219,34 @@ export async function enqueueRecords(deps: EnqueueDeps, batch: Batch, resumed: b
     // On an error, let the calls already sent finish before the caller closes the connection.
     await adds.drain().catch(() => {});
   }
+}
+
+/** Each row's value and the in-place id it claims, for a stage batch's collision checks. */
+function claims(batch: Batch, rows: { pk: unknown; value: string | undefined }[]) {
+  return rows.map((r) => {
+    const path = r.value !== undefined && r.value.trim() !== '' && !isRemoteUrl(r.value);
+    return { pk: String(r.pk), value: r.value ?? null, publicId: path ? inPlaceId(r.value!, batch.prefix) : null };
+  });
+}
+
+/** Rows whose current value a stage batch placed go last; everything else first. */
+async function splitByStage(
+  ledger: Ledger,
+  batch: Batch,
+  source: Source,
+  rows: { pk: unknown; value: string | undefined }[],
+): Promise<{ first: string[]; last: string[] }> {
+  const pks = rows.map((r) => String(r.pk));
+  if (batch.stageBatchId === undefined) return { first: pks, last: [] };
+  const staged = await ledger.stagedValues(batch.stageBatchId, source, pks);
+  const first: string[] = [];
+  const last: string[] = [];
+  for (const r of rows) {
+    const pk = String(r.pk);
+    if (r.value !== undefined && staged.get(pk) === r.value) last.push(pk);
+    else first.push(pk);
+  }
+  return { first, last };
 }
 
 /** `media-migrate enqueue`: open the batch, enqueue what it still needs, say what happened. */

@@ -8,6 +8,8 @@ import { Counter, bump } from './counters.ts';
 import { CredentialsError, DatabaseUnavailableError, RateLimitedError, errorMessage } from './errors.ts';
 import type { Batch, Ledger } from './ledger.ts';
 import type { MediaLimits } from './media-file.ts';
+import { createMediaTagger, type MediaTagger } from './cutover/media-tagger.ts';
+import { stageRecord } from './cutover/stage-record.ts';
 import { migrateRecord, recordLabel } from './migrate-record.ts';
 import { Outcome, Reason } from './outcomes.ts';
 import { QUEUE_NAME, fromJobData, type RecordJobData, type RecordJobResult, type RecordQueue } from './queue.ts';
@@ -33,10 +35,14 @@ export interface RecordWorkerDeps {
 
 export interface RecordWorker {
   worker: Worker<RecordJobData, RecordJobResult>;
+  tagger: MediaTagger;
   /** The credentials message, once Cloudinary refused them. */
   halted(): string | undefined;
   close(): Promise<void>;
 }
+
+/** How old an untagged record must be before a worker's sweep takes it for abandoned. */
+const SWEEP_AFTER_MS = 60_000;
 
 /** How long a job waits for an unreachable database before trying again (attempts untouched). */
 const DB_WAIT_MS = 2_000;
@@ -66,6 +72,14 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
     return b;
   };
 
+  const tagger = createMediaTagger({ ledger: deps.ledger, uploader: deps.uploader, logger: deps.logger });
+  // Rows another process wrote before it died may still wait for their asset's MEDIA_TAG.
+  const sweeper = setInterval(() => {
+    tagger.sweep({ before: new Date(Date.now() - SWEEP_AFTER_MS) }).catch((err: unknown) => {
+      deps.logger.warn({ error: errorMessage(err) }, 'MEDIA_TAG sweep failed; will retry');
+    });
+  }, SWEEP_AFTER_MS);
+  sweeper.unref();
   // Counting is best effort: a metric must never fail a job.
   const count = (c: Counter) => void bump(deps.connection, deps.redis.prefix, c).catch(() => {});
 
@@ -95,7 +109,8 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
         // Identifiers in job data are only trusted when the batch lists them.
         throw new UnrecoverableError(`${label}: not a source of batch ${ref.batchId}`);
       }
-      const result = await migrateRecord({ batch, source, ref }, { ...deps, limits, logger: log });
+      const handle = batch.kind === 'stage' ? stageRecord : migrateRecord;
+      const result = await handle({ batch, source, ref }, { ...deps, limits, logger: log, tagger });
       // One line per record at debug; what an operator must act on (failed, missing) is louder.
       const level = result.outcome === Outcome.failed ? 'warn' : result.outcome === Outcome.missing ? 'info' : 'debug';
       log[level]({ outcome: result.outcome, reason: result.reason, publicId: result.publicId, detail: result.detail }, `record ${result.outcome}`);
@@ -169,7 +184,12 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
 
   return {
     worker,
+    tagger,
     halted: () => haltMessage,
-    close: () => worker.close(),
+    close: async () => {
+      clearInterval(sweeper);
+      await worker.close();
+      await tagger.close();
+    },
   };
 }

@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
+import { inPlaceId } from './cutover/in-place-id.ts';
 import { whereExactly } from './db.ts';
 import type { Logger } from 'pino';
 import type { Batch, Ledger, LedgerRecord } from './ledger.ts';
-import { Outcome } from './outcomes.ts';
+import { Outcome, Reason } from './outcomes.ts';
 import type { Uploader } from './uploader.ts';
 
 export interface RollbackResult {
@@ -12,30 +13,60 @@ export interface RollbackResult {
   cancelled: number;
   deletedAssets: number;
   keptAssets: number;
+  /** In-place assets whose rows went back to their file paths: MEDIA_TAG removed again. */
+  untagged: number;
+  /**
+   * Stage batches only: rows that still hold a value a deleted staged asset served. Harmless while
+   * the app's storage is the file system; broken images if it is already MediaCloudinaryStorage.
+   */
+  rowsServedByDeleted: number;
+}
+
+export interface RollbackDeps {
+  db: Knex;
+  ledger: Ledger;
+  logger: Logger;
+  /** Needed to delete assets, and to take MEDIA_TAG back from in-place assets. */
+  uploader?: Uploader | undefined;
+  deleteAssets: boolean;
 }
 
 /**
- * Puts back every value the batch wrote, one row at a time and only where the row still holds the
- * batch's value, each in a transaction with its ledger mark. Records still pending are cancelled
- * first so no worker migrates them afterwards. With an uploader, the batch's assets that no other
- * batch's row points at are deleted from Cloudinary too.
+ * Undoes a batch. A migrate batch: every value it wrote is put back, one row at a time and only where
+ * the row still holds the batch's value, each in a transaction with its ledger mark. A row rewritten
+ * to its staged asset goes back to its file path, which that asset still serves, so rolling back is
+ * zero-downtime too; the asset loses MEDIA_TAG again so `deleteorphanedmedia` cannot take it for an
+ * orphan. A stage batch wrote no row; `--delete-assets` removes the assets it created that no row has
+ * been rewritten to and no other standing stage batch placed. Records still pending are cancelled
+ * first so no worker acts on them afterwards.
  */
-export async function rollbackBatch(
-  deps: { db: Knex; ledger: Ledger; logger: Logger; uploader?: Uploader | undefined },
-  batch: Batch,
-): Promise<RollbackResult> {
-  const { db, ledger } = deps;
+export async function rollbackBatch(deps: RollbackDeps, batch: Batch): Promise<RollbackResult> {
+  const { ledger } = deps;
   const cancelled = await ledger.cancelPending(batch.id);
-  const result: RollbackResult = { restored: 0, left: [], cancelled, deletedAssets: 0, keptAssets: 0 };
+  const result: RollbackResult = { restored: 0, left: [], cancelled, deletedAssets: 0, keptAssets: 0, untagged: 0, rowsServedByDeleted: 0 };
+  if (batch.kind === 'stage') {
+    await ledger.markBatchRolledBack(batch.id);
+    if (deps.deleteAssets && deps.uploader) await deleteStagedAssets(deps, deps.uploader, batch, result);
+  } else {
+    await restoreRows(deps, batch, result);
+  }
+  deps.logger.info({ batch: batch.id, kind: batch.kind, restored: result.restored, left: result.left.length, cancelled }, 'batch rolled back');
+  return result;
+}
+
+async function restoreRows(deps: RollbackDeps, batch: Batch, result: RollbackResult): Promise<void> {
+  const { db, ledger } = deps;
   const source = new Map(batch.sources.map((s) => [`${s.table}.${s.column}`, s]));
   const assets = new Set<string>();
+  const untag = new Set<string>();
   let after = 0;
   for (;;) {
     const page = await ledger.records(batch.id, { outcome: Outcome.migrated, afterId: after, limit: 500 });
     if (page.length === 0) break;
     after = page[page.length - 1]!.id;
     for (const r of page) {
-      if (r.publicId && r.reason !== 'would_migrate') assets.add(r.publicId);
+      // An in-place asset belongs to its stage batch, which still needs it: never the rewrite's to delete.
+      if (r.publicId && r.reason !== Reason.wouldMigrate && r.reason !== Reason.inPlace) assets.add(r.publicId);
       if (r.rolledBackAt || batch.dryRun || r.newValue === undefined) continue;
       const s = source.get(`${r.table}.${r.column}`);
       if (!s) continue;
@@ -46,12 +77,22 @@ export async function rollbackBatch(
         if (n > 0) await ledger.markRolledBack(trx, r.id);
         return n > 0;
       });
-      if (restored) result.restored++;
-      else result.left.push(r);
+      if (!restored) {
+        result.left.push(r);
+        continue;
+      }
+      result.restored++;
+      if (r.reason === Reason.inPlace && r.publicId) untag.add(r.publicId);
     }
   }
   await ledger.markBatchRolledBack(batch.id);
-  if (deps.uploader && !batch.dryRun) {
+  if (deps.uploader && untag.size > 0) {
+    const still = [];
+    for (const id of untag) if (!(await ledger.isRewrittenTo(id))) still.push(id);
+    await deps.uploader.removeTag(batch.tag, still);
+    result.untagged = still.length;
+  }
+  if (deps.deleteAssets && deps.uploader && !batch.dryRun) {
     for (const publicId of assets) {
       if (await ledger.isPublicIdWanted(publicId)) {
         result.keptAssets++;
@@ -60,6 +101,24 @@ export async function rollbackBatch(
       if (await deps.uploader.destroy(publicId)) result.deletedAssets++;
     }
   }
-  deps.logger.info({ batch: batch.id, restored: result.restored, left: result.left.length, cancelled }, 'batch rolled back');
-  return result;
+}
+
+async function deleteStagedAssets(deps: RollbackDeps, uploader: Uploader, batch: Batch, result: RollbackResult): Promise<void> {
+  const { db, ledger } = deps;
+  const source = new Map(batch.sources.map((s) => [`${s.table}.${s.column}`, s]));
+  for await (const r of ledger.eachRecord(batch.id, Outcome.staged)) {
+    const id = r.publicId;
+    if (!id || r.etag === undefined) continue;
+    // Only what this batch created, and only while nothing else needs it.
+    if (!(await ledger.placedByUs(id, r.etag)) || (await ledger.isPublicIdWanted(id))) {
+      result.keptAssets++;
+      continue;
+    }
+    if (await uploader.destroy(id)) result.deletedAssets++;
+    const s = source.get(`${r.table}.${r.column}`);
+    if (!s) continue;
+    const row = (await db(s.table).where(s.pk, r.pk).first(s.column)) as Record<string, unknown> | undefined;
+    const value = row?.[s.column];
+    if (typeof value === 'string' && value !== '' && inPlaceId(value, batch.prefix) === id) result.rowsServedByDeleted++;
+  }
 }

@@ -80,7 +80,12 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
       try {
         counts = await ledger.counts(batch.id);
         opts.onProgress?.(counts, batch);
-        if (counts.pending === 0 || worker.halted()) break;
+        if (counts.pending === 0) {
+          // Whatever a worker elsewhere left without MEDIA_TAG (it died after writing its row).
+          await worker.tagger.sweep({ batchId: batch.id });
+          break;
+        }
+        if (worker.halted()) break;
         idleSince = await healIfLost(deps, batch, idleSince, healAfterMs);
       } catch (err) {
         // The database or Redis is away for a while: the workers wait for it, and so do we.

@@ -6,6 +6,7 @@ import type { CloudinaryConfig } from './config.ts';
 import { CredentialsError, PermanentError, RateLimitedError, RetryableError, errorMessage } from './errors.ts';
 import type { MediaFile } from './media-file.ts';
 import { Reason } from './outcomes.ts';
+import { prependPrefix } from './storage-convention.ts';
 
 const { v2: cloudinary } = cloudinaryPkg;
 
@@ -14,6 +15,11 @@ export interface UploadRequest {
   file: MediaFile;
   publicId: string;
   tags: readonly string[];
+  /**
+   * Replace what the id holds (and invalidate the CDN's copy). Only for an asset we placed ourselves
+   * whose file has changed since: never for anyone else's.
+   */
+  replace?: boolean;
 }
 
 /** The part of Cloudinary's answer we keep in the ledger and check against the local file. */
@@ -49,6 +55,16 @@ export interface Uploader {
   lookup(publicIds: readonly string[]): Promise<Map<string, RemoteAsset>>;
   /** HEAD on the delivery URL (the CDN has no rate limit): the ETag is the MD5 of the bytes. */
   deliveredEtag(publicId: string): Promise<string | undefined>;
+  /** HEAD on any delivery URL: its status and ETag. */
+  head(url: string): Promise<{ status: number; etag: string | undefined }>;
+  /**
+   * The URL MediaCloudinaryStorage.url(name) builds for a value: PREFIX prepended unless present,
+   * then the SDK's delivery URL for that resource (with `v1/` for ids in folders).
+   */
+  storageUrl(name: string, prefix: string): string;
+  /** Upload API tag calls (no hourly limit), up to 1,000 public_ids a call. */
+  addTag(tag: string, publicIds: readonly string[]): Promise<void>;
+  removeTag(tag: string, publicIds: readonly string[]): Promise<void>;
   /** One cheap signed call to learn, before any work, whether the key and secret are right. */
   checkCredentials(): Promise<void>;
   deliveryUrl(publicId: string): string;
@@ -147,6 +163,39 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
   };
   const delivery = deliveryOrigin(cfg);
   const fail = (err: unknown, what: string) => classifyCloudinaryFailure(err, what, opts.rateLimitPauseMs);
+  // The real CDN's URLs as the SDK builds them; for an emulator, the same path on its own origin.
+  const urlOptions =
+    delivery === 'https://res.cloudinary.com'
+      ? { cloud_name: cfg.cloudName, secure: true, urlAnalytics: false }
+      : {
+          cloud_name: cfg.cloudName,
+          secure: false,
+          cname: new URL(delivery).host,
+          private_cdn: false,
+          cdn_subdomain: false,
+          secure_cdn_subdomain: false,
+          urlAnalytics: false,
+        };
+  const head = async (url: string): Promise<{ status: number; etag: string | undefined }> => {
+    let res: Response;
+    try {
+      res = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(opts.timeoutMs) });
+    } catch (err) {
+      throw new RetryableError(Reason.retriesExhausted, `HEAD ${url}: ${errorMessage(err)}`);
+    }
+    return { status: res.status, etag: res.headers.get('etag')?.replace(/^W\//, '').replace(/"/g, '') };
+  };
+  /** One SDK tag call per 1,000 ids (the API's limit). */
+  const tagCall = async (command: 'add_tag' | 'remove_tag', tag: string, publicIds: readonly string[]): Promise<void> => {
+    for (let i = 0; i < publicIds.length; i += 1_000) {
+      const ids = publicIds.slice(i, i + 1_000);
+      try {
+        await cloudinary.uploader[command](tag, ids, { ...base, resource_type: 'image', timeout: opts.timeoutMs } as never);
+      } catch (err) {
+        throw fail(err, `${command} ${tag} (${ids.length} assets)`);
+      }
+    }
+  };
 
   return {
     upload(req) {
@@ -154,7 +203,8 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
         ...base,
         resource_type: 'image' as const,
         public_id: req.publicId,
-        overwrite: false,
+        overwrite: req.replace === true,
+        ...(req.replace ? { invalidate: true } : {}),
         unique_filename: false,
         use_filename: false,
         tags: [...req.tags],
@@ -213,11 +263,20 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
 
     async deliveredEtag(publicId) {
       const url = `${delivery}/${cfg.cloudName}/image/upload/${publicId.split('/').map(encodeURIComponent).join('/')}`;
-      const res = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(opts.timeoutMs) });
-      if (res.status === 404) return undefined;
-      if (!res.ok) throw new RetryableError(Reason.retriesExhausted, `HEAD ${publicId}: delivery answered ${res.status}`);
-      return res.headers.get('etag')?.replace(/^W\//, '').replace(/"/g, '');
+      const { status, etag } = await head(url);
+      if (status === 404) return undefined;
+      if (status < 200 || status >= 300) throw new RetryableError(Reason.retriesExhausted, `HEAD ${publicId}: delivery answered ${status}`);
+      return etag;
     },
+
+    head,
+
+    storageUrl(name, prefix) {
+      return cloudinary.url(prependPrefix(name, prefix), { ...urlOptions, resource_type: 'image' });
+    },
+
+    addTag: (tag, publicIds) => tagCall('add_tag', tag, publicIds),
+    removeTag: (tag, publicIds) => tagCall('remove_tag', tag, publicIds),
 
     async checkCredentials() {
       try {

@@ -11,6 +11,9 @@ export const Problem = {
   bytesMismatch: 'bytes_mismatch',
   etagMismatch: 'etag_mismatch',
   rowChanged: 'row_changed',
+  // stage batches
+  fileChanged: 'file_changed',
+  notServed: 'not_served',
 } as const;
 export type Problem = (typeof Problem)[keyof typeof Problem];
 
@@ -87,7 +90,7 @@ function checkRecord(
   return undefined;
 }
 
-async function lookupWithPatience(uploader: Uploader, ids: string[], logger: Logger): Promise<Map<string, RemoteAsset>> {
+export async function lookupWithPatience(uploader: Uploader, ids: string[], logger: Logger): Promise<Map<string, RemoteAsset>> {
   for (;;) {
     try {
       return await uploader.lookup(ids);

@@ -113,7 +113,7 @@ describe('refused credentials mid-batch', () => {
         mediaRoot: config.mediaRoot,
         cloudName: config.cloudinary.cloudName,
       },
-      { sources, store: 'public_id', dryRun: false, prefix: 'media/', tag: 'media' },
+      { kind: 'migrate', sources, store: 'public_id', dryRun: false, prefix: 'media/', tag: 'media' },
       { concurrency: 4 },
     );
     expect(result.halted).toMatch(/^CLOUDINARY_URL: Cloudinary refused the API key or secret \(401/);

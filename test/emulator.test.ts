@@ -571,6 +571,54 @@ describe('delivery', () => {
   });
 });
 
+describe('delivery as Cloudinary resolves <public_id>.<ext>', () => {
+  it('reads the last extension as the format, the rest as the public_id', async () => {
+    const emu = await emulator();
+    const gif = gifBytes(6, 6, 3);
+    await uploadBuffer(emu, gif, { public_id: 'media/products/anim' });
+    const dotted = pngBytes(4, 4, 5);
+    await uploadBuffer(emu, dotted, { public_id: 'media/products/archive.v2' });
+    const base = `${emu.url}/demo/image/upload`;
+
+    const asGif = await fetch(`${base}/v1/media/products/anim.gif`);
+    expect(asGif.headers.get('content-type')).toBe('image/gif');
+    expect(asGif.headers.get('x-emulator-format')).toBeNull();
+    // A GIF asked for as .jpg: Cloudinary delivers a JPEG; the emulator says it did not convert.
+    const asJpg = await fetch(`${base}/v1/media/products/anim.jpg`);
+    expect(asJpg.status).toBe(200);
+    expect(asJpg.headers.get('content-type')).toBe('image/jpeg');
+    expect(asJpg.headers.get('x-emulator-format')).toBe('jpg asked, gif served (not converted)');
+    expect(Buffer.from(await asJpg.arrayBuffer()).equals(gif)).toBe(true);
+    // A public_id with a dot of its own: only the last extension is the format.
+    const res = await fetch(`${base}/v1/media/products/archive.v2.png`);
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(dotted)).toBe(true);
+    // The extension is not part of the public_id: an asset named with it is another asset.
+    expect((await fetch(`${base}/v1/media/products/anim.gif.gif`)).status).toBe(404);
+  });
+});
+
+describe('tags (Upload API)', () => {
+  it('adds and removes tags on up to 1,000 public_ids a call, answering the ones that exist', async () => {
+    const emu = await emulator();
+    await uploadBuffer(emu, pngBytes(3, 3, 1), { public_id: 'media/a', tags: ['media-migrate'] });
+    await uploadBuffer(emu, pngBytes(3, 3, 2), { public_id: 'media/b' });
+    const added = await cloudinary.uploader.add_tag('media', ['media/a', 'media/b', 'media/nope'], opts(emu) as never);
+    expect(added).toEqual({ public_ids: ['media/a', 'media/b'] });
+    expect(emu.assets.get('media/a')?.tags).toEqual(['media-migrate', 'media']);
+    expect(emu.assets.get('media/b')?.tags).toEqual(['media']);
+    const byTag = await cloudinary.api.resources_by_tag('media', opts(emu) as never);
+    expect(byTag.resources.map((r: { public_id: string }) => r.public_id).sort()).toEqual(['media/a', 'media/b']);
+    await cloudinary.uploader.remove_tag('media', ['media/a'], opts(emu) as never);
+    expect(emu.assets.get('media/a')?.tags).toEqual(['media-migrate']);
+    expect(emu.stats().tagCalls).toBe(2);
+
+    const tooMany = Array.from({ length: 1_001 }, (_, i) => `x${i}`);
+    await expect(cloudinary.uploader.add_tag('media', tooMany, opts(emu) as never)).rejects.toMatchObject({ http_code: 400 });
+    await expect(cloudinary.uploader.add_tag('media', ['media/a'], { ...opts(emu), api_secret: 'wrong-secret' } as never)).rejects.toMatchObject({ http_code: 401 });
+  });
+});
+
 describe('control API', () => {
   it('reads stats and faults, sets faults and resets over HTTP', async () => {
     const emu = await emulator();

@@ -43,7 +43,7 @@ afterEach(async () => {
 
 async function newBatch(): Promise<Batch> {
   const sources = await checkSources(h.db, [{ table: 'odd_codes', column: 'image', pk: 'code' }]);
-  return (await openBatch(h.ledger, { sources, store: 'public_id', dryRun: false, prefix: 'media/', tag: 'media' })).batch;
+  return (await openBatch(h.ledger, { kind: 'migrate', sources, store: 'public_id', dryRun: false, prefix: 'media/', tag: 'media' })).batch;
 }
 
 const ref = (batch: Batch, pk: string) => ({ batchId: batch.id, table: 'odd_codes', column: 'image', pk });

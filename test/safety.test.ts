@@ -39,7 +39,7 @@ describe('the conditional update', () => {
       },
     };
     const sources = await checkSources(h.db, defaultSources('shop'));
-    const { batch } = await openBatch(h.ledger, { sources, store: 'public_id', dryRun: false, prefix: 'media/', tag: 'media' });
+    const { batch } = await openBatch(h.ledger, { kind: 'migrate', sources, store: 'public_id', dryRun: false, prefix: 'media/', tag: 'media' });
     await h.ledger.addPending(batch.id, sources[0]!, ['1']);
     const result = await migrateRecord(
       { batch, source: sources[0]!, ref: { batchId: batch.id, table: 'shop_productimages', column: 'image', pk: '1' } },

@@ -9,7 +9,8 @@ import { classifyCloudinaryFailure } from '../src/uploader.ts';
 import { detectImageFormat, readMediaFile, resolveInside } from '../src/media-file.ts';
 import { jobIdFor } from '../src/queue.ts';
 import { contentSuffix, publicIdFor } from '../src/storage-convention.ts';
-import { summaryLine } from '../src/outcomes.ts';
+import { stagedLine, summaryLine } from '../src/outcomes.ts';
+import { inPlaceId, inPlaceProblem } from '../src/cutover/in-place-id.ts';
 import { gifBytes, jpegHeaderBytes, pngBytes } from './helpers/images.ts';
 
 describe('storage convention (django-cloudinary-storage MediaCloudinaryStorage)', () => {
@@ -150,9 +151,49 @@ describe('configuration', () => {
 
 describe('summary line', () => {
   it('has the old script shape', () => {
-    expect(summaryLine({ total: 135, migrated: 128, missing: 2, skipped: 5, failed: 0, pending: 0 })).toBe(
+    expect(summaryLine({ total: 135, migrated: 128, missing: 2, skipped: 5, failed: 0, pending: 0, staged: 0, notInPlace: 0 })).toBe(
       '✔ DONE | Migrated=128 | Missing=2 | Skipped=5 | Failed=0',
     );
+  });
+});
+
+describe('stage summary line', () => {
+  it('has the same shape', () => {
+    const c = { total: 350, migrated: 0, missing: 21, skipped: 7, failed: 0, pending: 0, staged: 315, notInPlace: 7 };
+    expect(stagedLine(c)).toBe('✔ STAGED | Staged=315 | Not in place=7 | Missing=21 | Skipped=7 | Failed=0');
+    expect(stagedLine({ ...c, failed: 5 })).toBe('✖ STAGED | Staged=315 | Not in place=7 | Missing=21 | Skipped=7 | Failed=5');
+  });
+});
+
+describe('in-place ids (where the switched storage looks for a value)', () => {
+  it('is PREFIX + the value without its last extension, the prefix never doubled', () => {
+    expect(inPlaceId('products/shoe.jpg', 'media/')).toBe('media/products/shoe');
+    expect(inPlaceId('media/products/shoe.jpg', 'media/')).toBe('media/products/shoe');
+    expect(inPlaceId('products/archive.v2.png', 'media/')).toBe('media/products/archive.v2');
+    expect(inPlaceId('products/noext', 'media/')).toBe('media/products/noext');
+    expect(inPlaceId('v1.0/shoe.jpg', '')).toBe('v1.0/shoe');
+    expect(inPlaceId('products/été rouge.png', 'media/')).toBe('media/products/été rouge');
+  });
+
+  it('names the rule a value breaks', () => {
+    const reason = (v: string) => inPlaceProblem(v, 'media/')?.reason;
+    for (const c of ['?', '&', '#', '%', '<', '>', '+']) {
+      expect(reason(`products/a${c}b.png`)).toBe('illegal_characters');
+      expect(inPlaceProblem(`products/a${c}b.png`, 'media/')?.detail).toContain(`"${c}"`);
+    }
+    expect(reason('products\\shoe.png')).toBe('illegal_characters');
+    expect(reason('products//shoe.png')).toBe('illegal_characters');
+    expect(reason('products/ shoe.png')).toBe('whitespace');
+    expect(reason('products/shoe .png')).toBe('whitespace');
+    expect(reason('products /shoe.png')).toBe('whitespace');
+    expect(reason('v2/shoe.png')).toBe('reserved_folder');
+    expect(reason('products/v12/shoe.png')).toBe('reserved_folder');
+    expect(reason(`products/${'x'.repeat(250)}.png`)).toBe('too_long');
+    expect(reason('products/shoe.v2')).toBe('unknown_format');
+    expect(reason('products/.png')).toBe('unknown_format');
+    for (const ok of ['products/shoe.jpg', 'products/red shoe.PNG', 'products/été.gif', 'products/v2shoe.webp', 'products/noext', 'v2.png']) {
+      expect(inPlaceProblem(ok, 'media/'), ok).toBeUndefined();
+    }
   });
 });
 

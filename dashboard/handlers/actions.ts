@@ -36,7 +36,7 @@ export function actionHandlers(deps: DashboardDeps) {
    */
   const dryRun: Handler = async (req) => {
     const from = await findBatch(ledger, req.params.id);
-    const spec: BatchSpec = { sources: from.sources, store: from.store, dryRun: true, prefix: from.prefix, tag: from.tag };
+    const spec: BatchSpec = { kind: 'migrate', sources: from.sources, store: from.store, dryRun: true, prefix: from.prefix, tag: from.tag };
     const r = await enqueueBatch({ db: deps.db, ledger, queue, logger }, spec);
     const w = await workers();
     logger.info({ batch: r.batch.id, from: from.id, resumed: r.resumed, enqueued: r.enqueued }, 'dashboard: dry run');

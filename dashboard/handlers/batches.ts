@@ -1,6 +1,6 @@
 import { batchStatus } from '../../src/batch-status.ts';
 import type { LedgerRecord } from '../../src/ledger.ts';
-import { Outcome } from '../../src/outcomes.ts';
+import { Outcome, countKey } from '../../src/outcomes.ts';
 import { reportCsv } from '../../src/report.ts';
 import type { DashboardDeps } from '../deps.ts';
 import { findBatch, overview } from '../figures.ts';
@@ -53,7 +53,8 @@ export function batchHandlers(deps: DashboardDeps) {
     const outcome = outcomeParam(req.query.outcome);
     const perPage = intParam('per_page', req.query.per_page, { fallback: 25, max: 200 });
     const page = intParam('page', req.query.page, { fallback: 1 });
-    const total = (await ledger.counts(batch.id))[outcome];
+    const key = countKey(outcome);
+    const total = key ? (await ledger.counts(batch.id))[key] : 0;
     const rows = await ledger.records(batch.id, { outcome, limit: perPage, offset: (page - 1) * perPage });
     return ok({
       batch: batch.id,

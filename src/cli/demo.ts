@@ -3,12 +3,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import knex from 'knex';
+import type { Knex } from 'knex';
+import { databaseClientFor } from '../config.ts';
+import { createDb } from '../db.ts';
 import { createShopTables } from '../django-fixture.ts';
-import { startEmulator } from '../emulator/server.ts';
+import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { ExitError, errorMessage } from '../errors.ts';
 import { QUEUE_NAME } from '../queue.ts';
 import { gifBytes, pngBytes } from '../sample-images.ts';
+import { runCutoverDemo } from './demo-cutover.ts';
 import { println, type CommandIO } from './io.ts';
 import { migrateCommand } from './migrate.ts';
 
@@ -16,11 +19,11 @@ export interface DemoOptions {
   images: number;
   latency: number;
   concurrency: number;
+  cutover?: boolean | undefined;
 }
 
-const DEMO_SCHEMA = 'media_migrate_demo';
+export const DEMO_SCHEMA = 'media_migrate_demo';
 const DEMO_PREFIX = 'media-migrate-demo';
-export const DEFAULT_DEMO_DATABASE_URL = 'postgres://postgres:postgres@127.0.0.1:5432/postgres';
 
 /** What the demo plants besides good images, and the outcome each must end in. */
 export const PLANTED = {
@@ -30,62 +33,112 @@ export const PLANTED = {
   failed: 3, // an unsafe path, a zero-byte file, a text file named .jpg
 };
 
+/** Where the demo builds its tables, and the settings that point the tool at them. */
+export interface DemoDatabase {
+  /** DATABASE_URL / DATABASE_SCHEMA for the tool. */
+  env: { DATABASE_URL: string; DATABASE_SCHEMA?: string };
+  /** How a user looks at it afterwards, for the closing hint. */
+  where: string;
+  open(): Knex;
+}
+
 /**
- * `media-migrate demo`: a real migration on embedded defaults. It builds its own schema (the seed
- * app's three tables) in a local PostgreSQL, a temporary media folder of real images with some
- * trouble planted, starts the bundled Cloudinary emulator, and runs `migrate` against all of it.
- * It reads DEMO_DATABASE_URL, never DATABASE_URL, so it cannot touch an app's real database.
+ * `media-migrate demo`: a real migration on embedded defaults. It builds its own tables (the seed
+ * app's three models), a temporary media folder of real images with some trouble planted, starts the
+ * bundled Cloudinary emulator, and runs `migrate` (or, with --cutover, the whole staged cutover)
+ * against all of it. Without DATABASE_URL the tables live in a SQLite file of its own; with one (or
+ * DEMO_DATABASE_URL) they go into a schema (PostgreSQL) or database (MySQL) named media_migrate_demo,
+ * never beside an app's own tables.
  */
 export async function demoCommand(opts: DemoOptions, io: CommandIO): Promise<number> {
-  const databaseUrl = io.env.DEMO_DATABASE_URL ?? DEFAULT_DEMO_DATABASE_URL;
   const redisUrl = io.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const mediaRoot = await mkdtemp(join(tmpdir(), 'media-migrate-demo-'));
-  const emulator = await startEmulator({ faults: { latencyMs: opts.latency, latencyJitterMs: Math.round(opts.latency / 4) } });
+  const scratch = await mkdtemp(join(tmpdir(), 'media-migrate-demo-'));
+  const mediaRoot = join(scratch, 'media');
+  let emulator: Emulator | undefined;
   try {
-    await prepareDatabase(databaseUrl);
+    const database = await prepareDatabase(io.env.DEMO_DATABASE_URL ?? io.env.DATABASE_URL, scratch);
+    emulator = await startEmulator({ faults: { latencyMs: opts.latency, latencyJitterMs: Math.round(opts.latency / 4) } });
     await clearQueue(redisUrl);
-    const rows = await plantMedia(mediaRoot, opts.images);
-    await fillTables(databaseUrl, rows);
-    println(io.stderr, `demo: ${opts.images} image rows in schema ${DEMO_SCHEMA}, files in ${mediaRoot}, Cloudinary emulator at ${emulator.url}`);
+    const rows = await plantMedia(mediaRoot, opts.images, { cutover: Boolean(opts.cutover) });
+    await fillTables(database, rows);
+    println(io.stderr, `demo: ${opts.images} image rows in ${database.where}, files in ${mediaRoot}, Cloudinary emulator at ${emulator.url}`);
 
     const env = {
       ...io.env,
-      DATABASE_URL: databaseUrl,
-      DATABASE_SCHEMA: DEMO_SCHEMA,
+      ...database.env,
       REDIS_URL: redisUrl,
       QUEUE_PREFIX: DEMO_PREFIX,
       MEDIA_ROOT: mediaRoot,
       CLOUDINARY_URL: emulator.cloudinaryUrl,
       DJANGO_APP_LABEL: 'shop',
     };
+    if (opts.cutover) {
+      // The narration is the point here: per-record log lines only when asked for.
+      const quiet = { ...env, LOG_LEVEL: io.env.LOG_LEVEL ?? 'warn' };
+      return await runCutoverDemo({ io: { ...io, env: quiet }, emulator, database, mediaRoot, concurrency: opts.concurrency, addRow: (r) => addRow(database, mediaRoot, r) });
+    }
     const code = await migrateCommand({ concurrency: opts.concurrency }, { ...io, env });
     if (code === 2) return code;
     println(io.stderr, '');
     println(io.stderr, `The ${PLANTED.failed} failures and ${PLANTED.missing} missing files are planted: an unsafe path (../), a zero-byte file and`);
     println(io.stderr, 'a text file named .jpg fail without any upload; missing files are reported, not retried.');
-    println(io.stderr, `Look at the rows:   psql ${databaseUrl.replace(/:[^:@/]*@/, '@')} -c 'select * from ${DEMO_SCHEMA}.shop_productimages limit 5'`);
-    println(io.stderr, `Look at the ledger: DATABASE_URL=${databaseUrl.replace(/:[^:@/]*@/, '@')} DATABASE_SCHEMA=${DEMO_SCHEMA} npx media-migrate status`);
+    println(io.stderr, `Look at the ledger: ${Object.entries(database.env).map(([k, v]) => `${k}=${v}`).join(' ')} npx media-migrate status`);
+    println(io.stderr, 'The staged, zero-downtime cutover end to end: npx media-migrate demo --cutover');
     return 0;
   } catch (err) {
     if (err instanceof ExitError) throw err;
-    throw new ExitError(2, `demo: ${errorMessage(err)} (it needs PostgreSQL at DEMO_DATABASE_URL and Redis at REDIS_URL)`);
+    throw new ExitError(2, `demo: ${errorMessage(err)} (it needs Redis at REDIS_URL, and the database at DATABASE_URL when that is set)`);
   } finally {
-    await emulator.close();
+    await emulator?.close();
+    // The SQLite file stays (the closing hint points at it); the media folder goes.
     await rm(mediaRoot, { recursive: true, force: true });
   }
 }
 
-async function prepareDatabase(url: string): Promise<void> {
-  const db = knex({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
-  try {
-    await db.raw('select 1').catch((err) => {
-      throw new ExitError(2, `DEMO_DATABASE_URL: cannot connect to PostgreSQL at ${new URL(url).host} (${err.code ?? errorMessage(err)})`);
-    });
-    await db.raw(`drop schema if exists ${DEMO_SCHEMA} cascade`);
-    await db.raw(`create schema ${DEMO_SCHEMA}`);
-  } finally {
-    await db.destroy();
+/** A database of the demo's own: a SQLite file in its scratch folder, or a schema/database named for it. */
+async function prepareDatabase(url: string | undefined, scratch: string): Promise<DemoDatabase> {
+  if (!url) {
+    const file = join(scratch, 'demo.sqlite3');
+    const env = { DATABASE_URL: `sqlite://${file}` };
+    return { env, where: `the SQLite file ${file}`, open: () => createDb({ url: env.DATABASE_URL, client: 'better-sqlite3', schema: undefined, poolMax: 1 }) };
   }
+  const client = databaseClientFor(url);
+  if (client === 'better-sqlite3') {
+    return { env: { DATABASE_URL: url }, where: url, open: () => createDb({ url, client, schema: undefined, poolMax: 1 }) };
+  }
+  if (client === 'pg') {
+    const db = createDb({ url, client, schema: undefined, poolMax: 1 });
+    try {
+      await db.raw('select 1').catch((err: { code?: string }) => {
+        throw new ExitError(2, `DATABASE_URL: cannot connect to PostgreSQL at ${new URL(url).host} (${err.code ?? errorMessage(err)})`);
+      });
+      await db.raw(`drop schema if exists ${DEMO_SCHEMA} cascade`);
+      await db.raw(`create schema ${DEMO_SCHEMA}`);
+    } finally {
+      await db.destroy();
+    }
+    return {
+      env: { DATABASE_URL: url, DATABASE_SCHEMA: DEMO_SCHEMA },
+      where: `schema ${DEMO_SCHEMA} of ${new URL(url).host}`,
+      open: () => createDb({ url, client, schema: DEMO_SCHEMA, poolMax: 1 }),
+    };
+  }
+  if (client === 'mysql2') {
+    const db = createDb({ url, client, schema: undefined, poolMax: 1 });
+    try {
+      await db.raw('select 1').catch((err: { code?: string }) => {
+        throw new ExitError(2, `DATABASE_URL: cannot connect to MySQL at ${new URL(url).host} (${err.code ?? errorMessage(err)})`);
+      });
+      await db.raw(`drop database if exists \`${DEMO_SCHEMA}\``);
+      await db.raw(`create database \`${DEMO_SCHEMA}\` character set utf8mb4 collate utf8mb4_unicode_ci`);
+    } finally {
+      await db.destroy();
+    }
+    const own = new URL(url);
+    own.pathname = `/${DEMO_SCHEMA}`;
+    return { env: { DATABASE_URL: own.toString() }, where: `database ${DEMO_SCHEMA} of ${own.host}`, open: () => createDb({ url: own.toString(), client, schema: undefined, poolMax: 1 }) };
+  }
+  throw new ExitError(2, 'DATABASE_URL: unsupported scheme (expected postgres://, mysql:// or sqlite://)');
 }
 
 async function clearQueue(redisUrl: string): Promise<void> {
@@ -103,18 +156,22 @@ async function clearQueue(redisUrl: string): Promise<void> {
   }
 }
 
-interface DemoRow {
+export interface DemoRow {
   table: 'shop_productimages' | 'shop_bannerimage' | 'shop_subcategory';
   image: string | null;
 }
 
-/** Writes the media folder and returns the rows that reference it, trouble included. */
-async function plantMedia(root: string, count: number): Promise<DemoRow[]> {
-  const put = async (rel: string, bytes: Buffer | string) => {
-    const p = join(root, rel);
-    await mkdir(dirname(p), { recursive: true });
-    await writeFile(p, bytes);
-  };
+async function put(root: string, rel: string, bytes: Buffer | string): Promise<void> {
+  const p = join(root, rel);
+  await mkdir(dirname(p), { recursive: true });
+  await writeFile(p, bytes);
+}
+
+/**
+ * Writes the media folder and returns the rows that reference it, trouble included. For the cutover
+ * every good name can be staged (the `&` names of the plain demo could not be, by Cloudinary's rules).
+ */
+async function plantMedia(root: string, count: number, opts: { cutover: boolean }): Promise<DemoRow[]> {
   const rows: DemoRow[] = [];
   for (let i = 1; i <= count; i++) {
     const kind = i % 7 === 0 ? 'banner' : i % 5 === 0 ? 'subcategory' : 'product';
@@ -122,15 +179,15 @@ async function plantMedia(root: string, count: number): Promise<DemoRow[]> {
       kind === 'banner'
         ? `banners/banner-${i}.gif`
         : kind === 'subcategory'
-          ? `subcategories/sub ${i} & more.png`
+          ? `subcategories/sub ${i} ${opts.cutover ? 'and' : '&'} more.png`
           : `products/2024/product-${i}.png`;
-    await put(rel, kind === 'banner' ? gifBytes(24, 8, i) : pngBytes(16 + (i % 9), 12 + (i % 5), i));
+    await put(root, rel, kind === 'banner' ? gifBytes(24, 8, i) : pngBytes(16 + (i % 9), 12 + (i % 5), i));
     rows.push({ table: kind === 'banner' ? 'shop_bannerimage' : kind === 'subcategory' ? 'shop_subcategory' : 'shop_productimages', image: rel });
   }
   // Two rows share one file: they end up sharing one asset.
   if (rows[0]) rows.push({ table: 'shop_productimages', image: rows[0].image });
-  await put('products/empty.png', Buffer.alloc(0));
-  await put('products/notes.jpg', 'this is a text file, not an image\n');
+  await put(root, 'products/empty.png', Buffer.alloc(0));
+  await put(root, 'products/notes.jpg', 'this is a text file, not an image\n');
   rows.push(
     { table: 'shop_productimages', image: 'products/lost-1.png' },
     { table: 'shop_bannerimage', image: 'banners/lost-2.gif' },
@@ -145,14 +202,25 @@ async function plantMedia(root: string, count: number): Promise<DemoRow[]> {
   return rows;
 }
 
-async function fillTables(url: string, rows: DemoRow[]): Promise<void> {
-  const db = knex({ client: 'pg', connection: url, searchPath: [DEMO_SCHEMA], pool: { min: 0, max: 1 } });
+async function fillTables(database: DemoDatabase, rows: DemoRow[]): Promise<void> {
+  const db = database.open();
   try {
     await createShopTables(db, 'shop');
     for (const table of ['shop_productimages', 'shop_bannerimage', 'shop_subcategory'] as const) {
       const mine = rows.filter((r) => r.table === table).map((r) => ({ image: r.image }));
       for (let i = 0; i < mine.length; i += 500) await db(table).insert(mine.slice(i, i + 500));
     }
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** An upload the app takes while the cutover runs: a new file and the row that names it. */
+async function addRow(database: DemoDatabase, root: string, r: { rel: string; bytes: Buffer }): Promise<void> {
+  await put(root, r.rel, r.bytes);
+  const db = database.open();
+  try {
+    await db('shop_productimages').insert({ image: r.rel });
   } finally {
     await db.destroy();
   }

@@ -1,3 +1,4 @@
+import { ExitError } from '../errors.ts';
 import { enqueueBatch } from '../producer.ts';
 import { openDatabase, openQueue } from '../services.ts';
 import { println, type CommandIO } from './io.ts';
@@ -7,6 +8,8 @@ export interface EnqueueCommandOptions {
   sources?: string | undefined;
   store?: string | undefined;
   dryRun?: boolean | undefined;
+  /** A stage batch: the workers place files at their in-place ids and write no row. */
+  stage?: boolean | undefined;
   batch?: number | undefined;
   json?: boolean | undefined;
 }
@@ -16,16 +19,17 @@ export async function enqueueCommand(opts: EnqueueCommandOptions, io: CommandIO)
   const { config, logger, res } = setup(io, ['database', 'redis']);
   try {
     const { db, ledger } = await openDatabase(config.database, res, logger);
-    const spec = await batchSpec(db, config, opts);
+    if (opts.stage && opts.dryRun) throw new ExitError(2, '--stage: a stage batch writes no row already; drop --dry-run');
+    const spec = await batchSpec(db, config, { ...opts, kind: opts.stage ? 'stage' : 'migrate' });
     const { queue } = await openQueue(config.redis, config.upload, res);
     const r = await enqueueBatch({ db, ledger, queue, logger }, spec, { batchId: opts.batch });
     const counts = await ledger.counts(r.batch.id);
     if (opts.json) {
-      println(io.stdout, JSON.stringify({ batch: r.batch.id, resumed: r.resumed, enqueued: r.enqueued, ...counts }));
+      println(io.stdout, JSON.stringify({ batch: r.batch.id, kind: r.batch.kind, resumed: r.resumed, enqueued: r.enqueued, ...counts }));
     } else {
       println(
         io.stdout,
-        `${r.resumed ? 'Resumed' : 'Created'} batch ${r.batch.id}: ${r.enqueued} jobs enqueued, ${counts.pending} of ${counts.total} records pending. Start workers with: media-migrate worker`,
+        `${r.resumed ? 'Resumed' : 'Created'} ${r.batch.kind === 'stage' ? 'stage ' : ''}batch ${r.batch.id}: ${r.enqueued} jobs enqueued, ${counts.pending} of ${counts.total} records pending. Start workers with: media-migrate worker`,
       );
     }
     return 0;

@@ -13,6 +13,7 @@ import { migrateCommand } from './migrate.ts';
 import { reportCommand } from './report.ts';
 import { retryFailedCommand } from './retry-failed.ts';
 import { rollbackCommand } from './rollback.ts';
+import { stageCommand } from './stage.ts';
 import { statusCommand } from './status.ts';
 import { verifyCommand } from './verify.ts';
 
@@ -75,10 +76,31 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(sourcesOpt())
     .addOption(storeOpt())
     .option('--dry-run', 'the workers will classify only')
+    .option('--stage', 'a stage batch (see media-migrate stage --help): place files at their in-place ids, write no row')
     .addOption(batchOpt())
     .option('--json', 'print one JSON object')
     .addHelpText('after', '\nExample:\n  media-migrate enqueue --sources sources.json && media-migrate worker --concurrency 32')
     .action((o) => done(enqueueCommand(o, io)));
+
+  program
+    .command('stage')
+    .description('zero-downtime cutover, step 1: upload every file where the switched storage will look for it (its in-place id); write no row')
+    .addOption(sourcesOpt())
+    .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
+    .addOption(batchOpt())
+    .option('--json', 'print one JSON object: batch, kind, staged, notInPlace, missing, skipped, failed, notInPlaceRecords, ...')
+    .addHelpText(
+      'after',
+      '\nA row holding products/shoe.jpg is served by MediaCloudinaryStorage from the asset media/products/shoe\n' +
+        '(PREFIX + the value without its extension) the moment the storage is switched, before any row changes.\n' +
+        'Each record ends staged, not_in_place (with the reason: illegal_characters, whitespace, reserved_folder,\n' +
+        'too_long, unknown_format, collision, occupied), missing, skipped or failed. Run it again right before the\n' +
+        'switch: it uploads only what was added or changed. Staged assets get MEDIA_TAG only once `migrate` writes\n' +
+        'their id into the row, so deleteorphanedmedia never sees them before.\n' +
+        'Example:\n  media-migrate stage --sources sources.json --concurrency 32 && media-migrate verify --batch 1\n' +
+        '  # deploy MediaCloudinaryStorage, then:\n  media-migrate stage --sources sources.json && media-migrate migrate --sources sources.json',
+    )
+    .action((o) => done(stageCommand(o, io)));
 
   program
     .command('worker')
@@ -91,7 +113,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .command('status')
     .description("a batch's figures from the ledger (the latest batch by default)")
     .addOption(batchOpt())
-    .option('--json', 'print one JSON object: batch, total, migrated, missing, skipped, failed, pending, ...')
+    .option('--json', 'print one JSON object: batch, kind, total, migrated, staged, notInPlace, missing, skipped, failed, pending, ...')
     .addHelpText('after', '\nExample:\n  media-migrate status --json | jq .failed')
     .action((o) => done(statusCommand(o, io)));
 
@@ -138,11 +160,18 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
 
   program
     .command('demo')
-    .description('a self-contained run: its own schema, a media folder of real images, the bundled emulator')
+    .description('a self-contained run: its own tables, a media folder of real images, the bundled emulator')
     .addOption(new Option('--images <n>', 'how many image rows to create').argParser(int('--images')).default(60))
     .addOption(new Option('--latency <ms>', 'emulated upload latency').argParser((v) => Number(v)).default(40))
     .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
-    .addHelpText('after', '\nNeeds Redis and PostgreSQL at their default local addresses (or REDIS_URL / DATABASE_URL).\nExample:\n  npm run demo\n  media-migrate demo --images 2000 --latency 250')
+    .option('--cutover', 'the zero-downtime cutover instead: stage, switch, migrate, while a visitor fetches every image; ends with the broken-image count')
+    .addHelpText(
+      'after',
+      '\nNeeds Redis (REDIS_URL, default redis://127.0.0.1:6379). Without DATABASE_URL its tables live in a SQLite file of\n' +
+        'its own; with DATABASE_URL (or DEMO_DATABASE_URL) they go into a schema (PostgreSQL) or database (MySQL) named\n' +
+        'media_migrate_demo, never beside your own tables.\n' +
+        'Example:\n  npx media-migrate demo\n  npx media-migrate demo --cutover\n  npx media-migrate demo --images 2000 --latency 250',
+    )
     .action((o) => done(demoCommand(o, io)));
 
   program

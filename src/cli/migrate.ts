@@ -14,6 +14,15 @@ export interface MigrateOptions {
   json?: boolean | undefined;
 }
 
+/** What the rewrite after a stage batch did, and how long the rows it could not place were exposed. */
+function rewriteLine(stageBatch: number, r: { inPlace: number; rewrittenFirst: number; exposedMs: number | null }): string {
+  const first =
+    r.rewrittenFirst === 0
+      ? 'no row was without a staged asset'
+      : `${r.rewrittenFirst} not in place, uploaded and rewritten first: the last ${(r.exposedMs! / 1000).toFixed(1)} s after the batch began`;
+  return `Rewritten in place (stage batch ${stageBatch}, no upload): ${r.inPlace} · ${first}`;
+}
+
 /**
  * `media-migrate migrate`: the one-shot job on one machine. Exit 0 when nothing failed, 1 when a
  * record failed, 2 when a setting is wrong (including credentials Cloudinary refuses).
@@ -33,8 +42,20 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
     ).finally(() => progress.stop());
 
     const { counts, batch } = result;
+    const rewrite = batch.stageBatchId !== undefined ? await deps.ledger.rewriteFigures(batch) : undefined;
     if (opts.json) {
-      println(io.stdout, JSON.stringify({ batch: batch.id, ...counts, halted: result.halted ?? null, interrupted: result.interrupted }));
+      println(
+        io.stdout,
+        JSON.stringify({
+          batch: batch.id,
+          ...counts,
+          halted: result.halted ?? null,
+          interrupted: result.interrupted,
+          ...(rewrite
+            ? { stageBatch: batch.stageBatchId, inPlace: rewrite.inPlace, rewrittenFirst: rewrite.rewrittenFirst, exposedSeconds: rewrite.exposedMs === null ? null : rewrite.exposedMs / 1000 }
+            : {}),
+        }),
+      );
     }
     if (result.halted) {
       println(io.stderr, `media-migrate: batch ${batch.id} halted: ${result.halted}`);
@@ -47,6 +68,7 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
     }
     if (!opts.json) {
       println(io.stdout, summaryLine(counts, { dryRun: batch.dryRun }));
+      if (rewrite) println(io.stdout, rewriteLine(batch.stageBatchId!, rewrite));
       if (counts.failed > 0) {
         println(io.stderr, `See the failures: media-migrate status --batch ${batch.id}; re-run them: media-migrate retry-failed --batch ${batch.id}`);
       }

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { loadConfig, type Config, type Section } from '../config.ts';
-import type { BatchSpec } from '../ledger.ts';
+import type { BatchKind, BatchSpec } from '../ledger.ts';
 import type { Logger } from '../logger.ts';
 import { Resources } from '../resources.ts';
 import { checkSources, defaultSources, loadSourcesFile } from '../sources.ts';
@@ -25,10 +25,11 @@ export function parseStore(value: string | undefined): StoreMode {
 export async function batchSpec(
   db: Knex,
   config: Config<'database'>,
-  opts: { sources?: string | undefined; store?: string | undefined; dryRun?: boolean | undefined },
+  opts: { sources?: string | undefined; store?: string | undefined; dryRun?: boolean | undefined; kind?: BatchKind | undefined },
 ): Promise<BatchSpec> {
   const sources = opts.sources ? await loadSourcesFile(opts.sources) : defaultSources(config.storage.appLabel);
   return {
+    kind: opts.kind ?? 'migrate',
     sources: await checkSources(db, sources),
     store: parseStore(opts.store),
     dryRun: Boolean(opts.dryRun),

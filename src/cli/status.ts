@@ -1,8 +1,8 @@
 import { batchStatus, type BatchStatus } from '../batch-status.ts';
 import { ExitError } from '../errors.ts';
 import type { Batch, Ledger } from '../ledger.ts';
-import { recordLabel } from '../migrate-record.ts';
-import { Outcome } from '../outcomes.ts';
+import { recordLabel } from '../record-steps.ts';
+import { Outcome, countKey } from '../outcomes.ts';
 import { openDatabase } from '../services.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
@@ -21,18 +21,22 @@ export async function resolveBatch(ledger: Ledger, id: number | undefined): Prom
 const pad = (s: string | number, n: number) => String(s).padStart(n);
 
 function render(s: BatchStatus): string[] {
-  const lines = [
-    `Batch ${s.batch} · ${s.state}${s.dryRun ? ' · dry run' : ''} · store ${s.store} · started ${s.createdAt}`,
-    `  migrated ${s.migrated}   missing ${s.missing}   skipped ${s.skipped}   failed ${s.failed}   pending ${s.pending}   (total ${s.total})`,
-  ];
+  const stage = s.kind === 'stage';
+  const head = `Batch ${s.batch} · ${stage ? 'stage · ' : ''}${s.state}${s.dryRun ? ' · dry run' : ''}${stage ? '' : ` · store ${s.store}`}${s.stageBatch !== null ? ` · rewrites stage batch ${s.stageBatch}` : ''} · started ${s.createdAt}`;
+  const figures = stage
+    ? `  staged ${s.staged}   not in place ${s.notInPlace}   missing ${s.missing}   skipped ${s.skipped}   failed ${s.failed}   pending ${s.pending}   (total ${s.total})`
+    : `  migrated ${s.migrated}   missing ${s.missing}   skipped ${s.skipped}   failed ${s.failed}   pending ${s.pending}   (total ${s.total})`;
+  const lines = [head, figures];
   if (s.haltedReason) lines.push(`  halted: ${s.haltedReason}`);
   if (s.sources.length > 0) {
     const w = Math.max(6, ...s.sources.map((x) => `${x.table}.${x.column}`.length));
-    lines.push('', `  ${'source'.padEnd(w)} ${pad('total', 7)} ${pad('migrated', 9)} ${pad('missing', 8)} ${pad('skipped', 8)} ${pad('failed', 7)} ${pad('pending', 8)}`);
+    const done = (x: BatchStatus['sources'][number]) => (stage ? [pad(x.staged, 9), pad(x.notInPlace, 13)] : [pad(x.migrated, 9)]);
+    lines.push(
+      '',
+      `  ${'source'.padEnd(w)} ${pad('total', 7)} ${(stage ? [pad('staged', 9), pad('not in place', 13)] : [pad('migrated', 9)]).join(' ')} ${pad('missing', 8)} ${pad('skipped', 8)} ${pad('failed', 7)} ${pad('pending', 8)}`,
+    );
     for (const x of s.sources) {
-      lines.push(
-        `  ${`${x.table}.${x.column}`.padEnd(w)} ${pad(x.total, 7)} ${pad(x.migrated, 9)} ${pad(x.missing, 8)} ${pad(x.skipped, 8)} ${pad(x.failed, 7)} ${pad(x.pending, 8)}`,
-      );
+      lines.push(`  ${`${x.table}.${x.column}`.padEnd(w)} ${pad(x.total, 7)} ${done(x).join(' ')} ${pad(x.missing, 8)} ${pad(x.skipped, 8)} ${pad(x.failed, 7)} ${pad(x.pending, 8)}`);
     }
   }
   return lines;
@@ -50,13 +54,16 @@ export async function statusCommand(opts: StatusOptions, io: CommandIO): Promise
       return 0;
     }
     for (const line of render(s)) println(io.stdout, line);
-    for (const outcome of [Outcome.failed, Outcome.missing] as const) {
-      const count = s[outcome];
+    for (const outcome of [Outcome.failed, Outcome.notInPlace, Outcome.missing] as const) {
+      const count = s[countKey(outcome)!];
       if (count === 0) continue;
       const shown = await ledger.records(batch.id, { outcome, limit: 20 });
       println(io.stdout, '');
       println(io.stdout, `  ${outcome} (${count}${count > shown.length ? `, first ${shown.length} shown` : ''}):`);
-      for (const r of shown) println(io.stdout, `    ${recordLabel(r)}  ${r.reason ?? ''}  ${r.detail ?? ''}`.trimEnd());
+      for (const r of shown) {
+        const value = outcome === Outcome.notInPlace ? `  ${JSON.stringify(r.oldValue ?? '')}` : '';
+        println(io.stdout, `    ${recordLabel(r)}${value}  ${r.reason ?? ''}  ${r.detail ?? ''}`.trimEnd());
+      }
     }
     return 0;
   } finally {

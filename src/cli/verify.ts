@@ -1,6 +1,8 @@
-import { recordLabel } from '../migrate-record.ts';
+import { recordLabel } from '../record-steps.ts';
 import { openDatabase, openUploader } from '../services.ts';
-import { verifyBatch } from '../verify.ts';
+import { loadConfig } from '../config.ts';
+import { verifyStage } from '../cutover/verify-stage.ts';
+import { verifyBatch, type VerifyReport } from '../verify.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
 import { resolveBatch } from './status.ts';
@@ -17,7 +19,13 @@ export async function verifyCommand(opts: VerifyOptions, io: CommandIO): Promise
     const { db, ledger } = await openDatabase(config.database, res, logger);
     const batch = await resolveBatch(ledger, opts.batch);
     const uploader = await openUploader(config.cloudinary, config.upload, res, { checkCredentials: false });
-    const r = await verifyBatch({ db, ledger, uploader, logger }, batch);
+    // A stage batch is checked against the files too: switching must not serve a stale one.
+    const stage = batch.kind === 'stage';
+    const mediaRoot = stage ? loadConfig(io.env, ['mediaRoot'], io.cwd).mediaRoot : undefined;
+    const limits = { maxFileBytes: config.upload.maxFileBytes, keepInMemoryUpToBytes: 0 };
+    const r: VerifyReport & { notCovered?: number } = mediaRoot
+      ? await verifyStage({ db, ledger, uploader, logger, mediaRoot, limits }, batch)
+      : await verifyBatch({ db, ledger, uploader, logger }, batch);
     if (opts.json) {
       println(
         io.stdout,
@@ -27,13 +35,20 @@ export async function verifyCommand(opts: VerifyOptions, io: CommandIO): Promise
           ok: r.ok,
           problems: r.findings.length,
           adminCalls: r.adminCalls,
+          ...(stage ? { kind: 'stage', notCovered: r.notCovered ?? 0 } : {}),
           findings: r.findings.map((f) => ({ table: f.record.table, column: f.record.column, pk: f.record.pk, publicId: f.record.publicId, problem: f.problem, detail: f.detail })),
         }),
       );
     } else {
-      println(io.stdout, `Verified batch ${r.batch}: ${r.checked} migrated records checked (${r.adminCalls} Admin API calls).`);
+      const what = stage ? 'staged records checked as the switched storage will fetch them' : 'migrated records checked';
+      println(io.stdout, `Verified batch ${r.batch}: ${r.checked} ${what} (${r.adminCalls} Admin API calls).`);
       println(io.stdout, `  ok ${r.ok}   problems ${r.findings.length}`);
       for (const f of r.findings) println(io.stdout, `  ${recordLabel(f.record)}  ${f.problem}  ${f.detail}`);
+      if (stage && r.findings.length === 0) println(io.stdout, `Switching the storage now serves every staged row of batch ${r.batch}.`);
+      if (r.notCovered) {
+        const rows = r.notCovered === 1 ? '1 row was' : `${r.notCovered} rows were`;
+        println(io.stdout, `${rows} added or changed since the stage: run media-migrate stage again to place them.`);
+      }
     }
     return r.findings.length > 0 ? 1 : 0;
   } finally {

@@ -14,14 +14,25 @@ function notFound(res: ServerResponse): void {
   writeEmpty(res, 404, { 'X-Cld-Error': 'Resource not found' });
 }
 
-function lookup(ctx: EmulatorContext, resourceType: string, candidate: string): StoredAsset | undefined {
+interface Resolved {
+  asset: StoredAsset;
+  /** The format the URL's extension asks for, when it has one. */
+  format: string | undefined;
+}
+
+/**
+ * A public_id as it is, or `<public_id>.<format>`: Cloudinary reads the last extension of an image
+ * URL as the format to deliver and the rest as the public_id.
+ */
+function lookup(ctx: EmulatorContext, resourceType: string, candidate: string): Resolved | undefined {
   const exact = ctx.store.get(resourceType, candidate);
-  if (exact) return exact;
+  if (exact) return { asset: exact, format: undefined };
   const dot = candidate.lastIndexOf('.');
   if (dot <= 0 || candidate.indexOf('/', dot) >= 0) return undefined;
   const ext = candidate.slice(dot + 1);
   if (!isKnownFormat(ext)) return undefined;
-  return ctx.store.get(resourceType, candidate.slice(0, dot));
+  const asset = ctx.store.get(resourceType, candidate.slice(0, dot));
+  return asset ? { asset, format: ext.toLowerCase() } : undefined;
 }
 
 /**
@@ -29,7 +40,7 @@ function lookup(ctx: EmulatorContext, resourceType: string, candidate: string): 
  * then the public_id (may contain folders) with an optional extension. Longest public_id wins, so
  * a folder that happens to look like a transformation still resolves.
  */
-function resolve(ctx: EmulatorContext, resourceType: string, segments: string[]): StoredAsset | undefined {
+function resolve(ctx: EmulatorContext, resourceType: string, segments: string[]): Resolved | undefined {
   const versionAt = segments.findIndex((s) => VERSION.test(s));
   if (versionAt >= 0 && versionAt < segments.length - 1) {
     const found = lookup(ctx, resourceType, segments.slice(versionAt + 1).join('/'));
@@ -46,7 +57,9 @@ function resolve(ctx: EmulatorContext, resourceType: string, segments: string[])
 
 /**
  * `GET|HEAD /<cloud>/<image|raw|video>/upload/...`: the original bytes whatever transformation or
- * extension was asked for (the emulator does not transcode), with Cloudinary's quoted-MD5 ETag.
+ * extension was asked for, with Cloudinary's quoted-MD5 ETag. The Content-Type is the format the URL
+ * asks for, as Cloudinary answers; the emulator does not transcode, so when that differs from the
+ * asset's own format it says so in X-Emulator-Format.
  */
 export function handleDelivery(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse, segments: string[]): void {
   const [cloud, resourceType, type, ...rest] = segments;
@@ -54,15 +67,18 @@ export function handleDelivery(ctx: EmulatorContext, req: IncomingMessage, res: 
     notFound(res);
     return;
   }
-  const asset = resolve(ctx, resourceType, rest);
-  if (!asset) {
+  const found = resolve(ctx, resourceType, rest);
+  if (!found) {
     notFound(res);
     return;
   }
+  const { asset } = found;
   const etag = `"${asset.etag}"`;
-  const format = resourceType === 'raw' ? (asset.publicId.split('.').pop() ?? '') : asset.format;
+  const own = resourceType === 'raw' ? (asset.publicId.split('.').pop() ?? '') : asset.format;
+  const format = resourceType === 'image' && found.format ? found.format : own;
   const headers: Record<string, string> = {
     'Content-Type': contentTypeFor(format),
+    ...(contentTypeFor(format) !== contentTypeFor(own) ? { 'X-Emulator-Format': `${format} asked, ${own} served (not converted)` } : {}),
     ETag: etag,
     'Last-Modified': asset.createdAt.toUTCString(),
     'Cache-Control': 'public, max-age=2592000',

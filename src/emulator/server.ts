@@ -13,6 +13,7 @@ import { ApiError, HANG, writeEmpty, writeJson, type JsonReply, type Reply } fro
 import { StatsRecorder } from './stats.ts';
 import { AssetStore } from './store.ts';
 import type { Emulator, EmulatorOptions } from './types.ts';
+import { handleTags } from './tags.ts';
 import { handleUpload } from './upload.ts';
 
 export type { Emulator, EmulatorAsset, EmulatorOptions, EmulatorStats, Faults } from './types.ts';
@@ -136,6 +137,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         await answer(req, res, () => handleUpload(ctx, req, cloud, first, origin));
       } else if (method === 'POST' && second === 'destroy' && more.length === 0) {
         await answer(req, res, () => handleDestroy(ctx, req, cloud, first));
+      } else if (method === 'POST' && second === 'tags' && more.length === 0) {
+        await answer(req, res, () => handleTags(ctx, req, cloud, first));
       } else {
         await answer(req, res, async () => {
           await drain(req);

@@ -8,6 +8,7 @@ function empty(): EmulatorStats {
     overwritten: 0,
     destroyed: 0,
     adminCalls: 0,
+    tagCalls: 0,
     rejected: {},
     injected: { errors: 0, rateLimited: 0, hangs: 0 },
     createdByPublicId: {},

@@ -63,6 +63,8 @@ export interface EmulatorStats {
   overwritten: number;
   destroyed: number;
   adminCalls: number;
+  /** Upload API tag calls (add_tag, remove_tag, ...). */
+  tagCalls: number;
   /** Non-2xx answers of the upload/destroy/admin APIs, by HTTP status code. */
   rejected: Record<string, number>;
   injected: { errors: number; rateLimited: number; hangs: number };

@@ -1,0 +1,77 @@
+import { recordLabel } from '../record-steps.ts';
+import { Outcome, stagedLine } from '../outcomes.ts';
+import { runBatch } from '../run-batch.ts';
+import { openDatabase, openPipeline } from '../services.ts';
+import { println, type CommandIO } from './io.ts';
+import { createProgress } from './progress.ts';
+import { batchSpec, setup } from './setup.ts';
+
+export interface StageOptions {
+  sources?: string | undefined;
+  concurrency: number;
+  batch?: number | undefined;
+  json?: boolean | undefined;
+}
+
+/**
+ * `media-migrate stage`: the first half of a zero-downtime cutover. Every file goes to its in-place
+ * id, where django-cloudinary-storage will look for the row's current value once it is switched on;
+ * no app row is written. Re-run it right before the switch: what is already in place is met as
+ * `existing` and nothing is uploaded again. Exit 0 when nothing failed, 1 when a record failed,
+ * 2 when a setting is wrong.
+ */
+export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<number> {
+  const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
+  try {
+    const database = await openDatabase(config.database, res, logger);
+    const spec = await batchSpec(database.db, config, { sources: opts.sources, kind: 'stage' });
+    const deps = await openPipeline(config, res, logger, database);
+    const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
+    const result = await runBatch(deps, spec, {
+      concurrency: opts.concurrency,
+      batchId: opts.batch,
+      signal: io.signal,
+      onProgress: (c) => progress.update(c),
+    }).finally(() => progress.stop());
+    const { counts, batch } = result;
+    const notInPlace = [];
+    for await (const r of deps.ledger.eachRecord(batch.id, Outcome.notInPlace)) notInPlace.push(r);
+
+    if (opts.json) {
+      println(
+        io.stdout,
+        JSON.stringify({
+          batch: batch.id,
+          kind: batch.kind,
+          ...counts,
+          halted: result.halted ?? null,
+          interrupted: result.interrupted,
+          notInPlaceRecords: notInPlace.map((r) => ({ table: r.table, column: r.column, pk: r.pk, value: r.oldValue ?? null, publicId: r.publicId ?? null, reason: r.reason ?? null, detail: r.detail ?? null })),
+        }),
+      );
+    }
+    if (result.halted) {
+      println(io.stderr, `media-migrate: batch ${batch.id} halted: ${result.halted}`);
+      println(io.stderr, `Fix the credentials, then run the same command again to resume batch ${batch.id}.`);
+      return 2;
+    }
+    if (result.interrupted) {
+      println(io.stderr, `Interrupted: batch ${batch.id} has ${counts.pending} records pending; run the same command again to resume.`);
+      return 0;
+    }
+    if (!opts.json) {
+      println(io.stdout, stagedLine(counts));
+      if (notInPlace.length > 0) {
+        println(io.stdout, `Not in place (${notInPlace.length}): once the storage is switched these rows point at nothing until \`migrate\` rewrites them, which it does first:`);
+        for (const r of notInPlace) println(io.stdout, `  ${recordLabel(r)}  ${JSON.stringify(r.oldValue ?? '')}  ${r.reason ?? ''}  ${r.detail ?? ''}`.trimEnd());
+      }
+      println(io.stderr, `Next: media-migrate verify --batch ${batch.id} (proves that switching now serves every staged row), deploy MediaCloudinaryStorage,`);
+      println(io.stderr, `      run media-migrate stage again (it places only what was added or changed), then media-migrate migrate.`);
+      println(io.stderr, `      Back out: media-migrate rollback --batch ${batch.id} --delete-assets (before the switch, or after switching back).`);
+      if (counts.failed > 0) println(io.stderr, `See the failures: media-migrate status --batch ${batch.id}; export all: media-migrate report --batch ${batch.id}`);
+    }
+    return counts.failed > 0 ? 1 : 0;
+  } finally {
+    await res.close();
+  }
+}
