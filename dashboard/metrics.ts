@@ -78,6 +78,13 @@ export function createMetrics(deps: DashboardDeps): DashboardMetrics {
     registers: [registry],
   });
   const latestBatch = new Gauge({ name: 'media_migrate_latest_batch', help: 'Id of the newest batch.', registers: [registry] });
+  // Which batches stage and which rewrite (and what): join on `batch` with media_migrate_records.
+  const batchInfo = new Gauge({
+    name: 'media_migrate_batch_info',
+    help: 'One series per batch shown in media_migrate_records: its kind (stage or migrate) and the stage batch a migrate batch rewrites.',
+    labelNames: ['batch', 'kind', 'stage_batch'] as const,
+    registers: [registry],
+  });
   const latency = new LedgerHistogram(
     'media_migrate_upload_duration_seconds',
     'Time each migrated record took to upload, from the ledger (upload_ms).',
@@ -106,6 +113,8 @@ export function createMetrics(deps: DashboardDeps): DashboardMetrics {
     ]);
 
     records.reset();
+    batchInfo.reset();
+    for (const b of batches) batchInfo.set({ batch: b.id, kind: b.kind, stage_batch: b.stageBatchId === undefined ? '' : String(b.stageBatchId) }, 1);
     batches.forEach((b, i) => {
       for (const s of bySource[i] ?? []) {
         for (const outcome of Object.values(Outcome)) {

@@ -190,4 +190,30 @@ describe('the summary page in a real browser', () => {
     expect(await h.ledger.counts(1)).toEqual(before);
     await context.close();
   });
+
+  it('shows a stage batch: staged and not in place, and the list of what is not, with its reasons', async () => {
+    // New uploads since the migration (what a cutover's first stage meets on a live app), one that Cloudinary's naming rules keep out.
+    await h.file('products/salt & pepper.png', pngBytes(9, 9, 99));
+    for (let i = 1; i <= 5; i++) await h.file(`products/2025/new-${i}.png`, pngBytes(7, 7, 100 + i));
+    await h.db('shop_productimages').insert([{ image: 'products/salt & pepper.png' }, ...[1, 2, 3, 4, 5].map((i) => ({ image: `products/2025/new-${i}.png` }))]);
+    const staged = await h.run(['stage', '--concurrency', '8']);
+    expect(staged.stdout).toContain('Staged=5 | Not in place=1');
+    const context = await browser.newContext({ httpCredentials: { username: USER, password: PASSWORD }, viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${dashboard.url}/`);
+    await expect.poll(() => page.textContent('#state')).toMatch(/^Batch 2 · stage · finished/);
+    expect(await page.textContent('#l-migrated')).toBe('staged');
+    expect(await num(page, 'n-migrated')).toBe(5);
+    expect(await page.isVisible('#tile-not-in-place')).toBe(true);
+    expect(await num(page, 'n-not-in-place')).toBe(1);
+    expect(await page.textContent('#cutover-note')).toMatch(/Switching the storage now serves every staged row/);
+    await expect.poll(() => page.textContent('#list-not_in_place tbody')).toMatch(/products\/salt & pepper\.png.*illegal_characters/);
+    expect(await page.getAttribute('#list-not_in_place .csv', 'href')).toBe('api/batches/2/records.csv?outcome=not_in_place');
+    expect(await page.textContent('#history tbody')).toMatch(/#2 \(stage\)/);
+    await page.screenshot({ path: resolve(ROOT, 'test-results/dashboard-stage.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
 });

@@ -13,8 +13,8 @@ const state = {
   session: null,
   selected: 'latest', // 'latest' follows the newest batch; otherwise a batch id
   current: null, // BatchStatus of what is shown
-  pages: { failed: 1, missing: 1 },
-  listKey: { failed: '', missing: '' },
+  pages: { failed: 1, missing: 1, not_in_place: 1 },
+  listKey: { failed: '', missing: '', not_in_place: '' },
   history: [], // the batches table, refreshed every 10 s
   historyAt: 0,
   inFlight: false,
@@ -67,12 +67,17 @@ function banner(text, kind = 'warn') {
   b.className = `banner ${kind === 'error' ? 'error' : ''}`;
 }
 
+const LISTS = ['not_in_place', 'failed', 'missing'];
+/** A batch's figure for an outcome: `not_in_place` is `notInPlace` in JSON; a stage batch's done is `staged`. */
+const figure = (s, k) => (k === 'not_in_place' ? s.notInPlace : k === 'migrated' ? s.migrated + (s.staged ?? 0) : s[k]);
+
 function segments(root, s, prefix) {
   const total = s.total || 1;
-  for (const k of ['migrated', 'skipped', 'missing', 'failed']) {
+  for (const k of ['migrated', 'not_in_place', 'skipped', 'missing', 'failed']) {
     const seg = prefix ? $(`#${prefix}${k}`) : root.querySelector(`.seg.${k}`);
-    seg.style.width = `${(100 * s[k]) / total}%`;
-    seg.title = `${k}: ${n(s[k])}`;
+    if (!seg) continue;
+    seg.style.width = `${(100 * figure(s, k)) / total}%`;
+    seg.title = `${k === 'migrated' && s.kind === 'stage' ? 'staged' : k.replace(/_/g, ' ')}: ${n(figure(s, k))}`;
   }
 }
 
@@ -80,9 +85,21 @@ function renderStatus(s, throughput, queue) {
   state.current = s;
   const done = s.total - s.pending;
   const pct = s.total === 0 ? 100 : Math.floor((100 * done) / s.total);
-  for (const k of ['migrated', 'missing', 'skipped', 'failed', 'pending']) $(`#n-${k}`).textContent = n(s[k]);
+  const stage = s.kind === 'stage';
+  for (const k of ['migrated', 'missing', 'skipped', 'failed', 'pending']) $(`#n-${k}`).textContent = n(figure(s, k));
+  $('#n-not-in-place').textContent = n(s.notInPlace);
+  $('#tile-not-in-place').hidden = !stage;
   $('#tile-failed').classList.toggle('zero', s.failed === 0);
-  $('#l-migrated').textContent = s.dryRun ? 'would migrate' : 'migrated';
+  $('#l-migrated').textContent = stage ? 'staged' : s.dryRun ? 'would migrate' : 'migrated';
+  $('#sources-done').textContent = stage ? 'Staged' : 'Migrated';
+  for (const th of document.querySelectorAll('.stage-only')) th.hidden = !stage;
+  const note = $('#cutover-note');
+  note.hidden = !stage && s.stageBatch == null;
+  note.textContent = stage
+    ? `A stage batch: each file is placed where MediaCloudinaryStorage will look for its row's current value; no row is written. Switching the storage now serves every staged row.`
+    : s.stageBatch != null
+      ? `Rewrites stage batch ${s.stageBatch}: rows whose file it placed get that asset's id without an upload; the rest are uploaded first.`
+      : '';
   segments(null, s, 'seg-');
   const bar = $('#bar');
   bar.setAttribute('aria-valuenow', String(pct));
@@ -93,10 +110,10 @@ function renderStatus(s, throughput, queue) {
 
   const pill = $('#state');
   pill.hidden = false;
-  pill.textContent = `Batch ${s.batch} · ${s.state.replace('_', ' ')}`;
+  pill.textContent = `Batch ${s.batch} · ${stage ? 'stage · ' : ''}${s.state.replace('_', ' ')}`;
   pill.className = `pill ${s.state}`;
   $('#dry-run').hidden = !s.dryRun;
-  document.title = `${pct}% · batch ${s.batch} · media-migrate`;
+  document.title = `${pct}% · ${stage ? 'stage ' : ''}batch ${s.batch} · media-migrate`;
 
   const rate = throughput?.ratePerMinute ?? 0;
   $('#rate').textContent = n(rate);
@@ -147,13 +164,16 @@ function renderStatus(s, throughput, queue) {
   const tbody = $('#sources tbody');
   tbody.replaceChildren(
     ...s.sources.map((x) => {
-      const mini = el('div', { class: 'mini' }, ...['migrated', 'skipped', 'missing', 'failed'].map((k) => el('span', { class: `seg ${k}` })));
-      segments(mini, x);
+      const mini = el('div', { class: 'mini' }, ...['migrated', 'not_in_place', 'skipped', 'missing', 'failed'].map((k) => el('span', { class: `seg ${k}` })));
+      segments(mini, { ...x, kind: s.kind });
+      const notInPlace = el('td', { class: 'n', text: n(x.notInPlace) });
+      notInPlace.hidden = !stage;
       return el(
         'tr',
         {},
         el('td', {}, el('code', { text: `${x.table}.${x.column}` })),
-        el('td', { class: 'n', text: n(x.migrated) }),
+        el('td', { class: 'n', text: n(figure(x, 'migrated')) }),
+        notInPlace,
         el('td', { class: 'n', text: n(x.missing) }),
         el('td', { class: 'n', text: n(x.skipped) }),
         el('td', { class: 'n failed-n', text: x.failed ? n(x.failed) : '' }),
@@ -180,7 +200,9 @@ async function loadList(outcome, force = false) {
   const s = state.current;
   const panel = $(`#list-${outcome}`);
   if (!s) return;
-  const key = `${s.batch}:${s[outcome]}:${state.pages[outcome]}`;
+  // The not-in-place list belongs to stage batches; the others show for every batch.
+  panel.hidden = outcome === 'not_in_place' && s.kind !== 'stage' && !s.notInPlace;
+  const key = `${s.batch}:${figure(s, outcome)}:${state.pages[outcome]}`;
   if (!force && key === state.listKey[outcome]) return;
   state.listKey[outcome] = key;
   const page = await api(`api/batches/${s.batch}/records?outcome=${outcome}&page=${state.pages[outcome]}&per_page=${PER_PAGE}`);
@@ -223,7 +245,7 @@ async function loadHistory() {
   const keep = state.selected;
   select.replaceChildren(
     el('option', { value: 'latest', text: 'Latest batch (follows new ones)' }),
-    ...batches.map((b) => el('option', { value: String(b.batch), text: `Batch ${b.batch} · ${b.state.replace('_', ' ')}${b.dryRun ? ' · dry run' : ''} · ${when(b.createdAt)}` })),
+    ...batches.map((b) => el('option', { value: String(b.batch), text: `Batch ${b.batch} · ${b.kind === 'stage' ? 'stage · ' : ''}${b.state.replace('_', ' ')}${b.dryRun ? ' · dry run' : ''} · ${when(b.createdAt)}` })),
   );
   select.value = keep;
   renderHistory();
@@ -238,10 +260,10 @@ function renderHistory() {
       const tr = el(
         'tr',
         { class: b === shown ? 'selected' : '' },
-        el('td', { text: `#${b.batch}${b.dryRun ? ' (dry run)' : ''}` }),
+        el('td', { text: `#${b.batch}${b.kind === 'stage' ? ' (stage)' : ''}${b.dryRun ? ' (dry run)' : ''}` }),
         el('td', { text: when(b.createdAt) }),
         el('td', { text: b.state.replace('_', ' ') }),
-        el('td', { class: 'n', text: n(b.migrated) }),
+        el('td', { class: 'n', text: n(figure(b, 'migrated')) }),
         el('td', { class: 'n', text: n(b.missing) }),
         el('td', { class: 'n', text: n(b.skipped) }),
         el('td', { class: 'n failed-n', text: b.failed ? n(b.failed) : '' }),
@@ -263,7 +285,7 @@ async function tick(force = false) {
       $('#dry-run-start').disabled = false;
       const changedBatch = state.current?.batch !== o.status.batch;
       renderStatus(o.status, o.throughput, o.queue);
-      await Promise.all([loadList('failed', changedBatch), loadList('missing', changedBatch)]);
+      await Promise.all(LISTS.map((outcome) => loadList(outcome, changedBatch)));
       if (changedBatch || Date.now() - state.historyAt > 10_000) await loadHistory();
       else renderHistory();
     }
@@ -278,8 +300,8 @@ async function tick(force = false) {
 function select_(value) {
   state.selected = value;
   $('#batch-select').value = value;
-  state.pages = { failed: 1, missing: 1 };
-  state.listKey = { failed: '', missing: '' };
+  state.pages = { failed: 1, missing: 1, not_in_place: 1 };
+  state.listKey = { failed: '', missing: '', not_in_place: '' };
   state.current = null;
   void tick(true);
 }
@@ -316,7 +338,7 @@ async function start() {
   $('#actions').hidden = state.session.readOnly;
 
   $('#batch-select').addEventListener('change', (e) => select_(e.target.value));
-  for (const outcome of ['failed', 'missing']) {
+  for (const outcome of LISTS) {
     const panel = $(`#list-${outcome}`);
     $('.prev', panel).addEventListener('click', () => {
       state.pages[outcome] = Math.max(1, state.pages[outcome] - 1);

@@ -82,7 +82,9 @@ export async function demoCommand(opts: DemoOptions, io: CommandIO): Promise<num
     println(io.stderr, '');
     println(io.stderr, `The ${PLANTED.failed} failures and ${PLANTED.missing} missing files are planted: an unsafe path (../), a zero-byte file and`);
     println(io.stderr, 'a text file named .jpg fail without any upload; missing files are reported, not retried.');
-    println(io.stderr, `Look at the ledger: ${Object.entries(database.env).map(([k, v]) => `${k}=${v}`).join(' ')} npx media-migrate status`);
+    // The URL's password stays out of the hint.
+    const settings = Object.entries(database.env).map(([k, v]) => `${k}=${v.replace(/^([a-z0-9+.-]+:\/\/[^:/@]*):[^@/]*@/i, '$1@')}`);
+    println(io.stderr, `Look at the ledger: ${settings.join(' ')} npx media-migrate status`);
     println(io.stderr, 'The staged, zero-downtime cutover end to end: npx media-migrate demo --cutover');
     return 0;
   } catch (err) {
