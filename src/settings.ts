@@ -40,7 +40,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'DASHBOARD_USER', default: 'admin', description: 'dashboard basic-auth user' },
   { name: 'DASHBOARD_PASSWORD', default: '', description: 'dashboard basic-auth password (required off loopback)' },
   { name: 'DASHBOARD_READ_ONLY', default: '0', description: '1: the dashboard shows figures only, no actions' },
-  { name: 'DEMO_DATABASE_URL', default: 'postgres://postgres:postgres@127.0.0.1:5432/postgres', description: 'where `demo` builds its schema' },
+  { name: 'DEMO_DATABASE_URL', default: '(DATABASE_URL, else a SQLite file of its own)', description: 'where `demo` builds its tables (a schema or database named media_migrate_demo)' },
   { name: 'EMULATOR_CLOUD_NAME', default: 'demo', description: '`emulator`: the cloud name it serves' },
   { name: 'EMULATOR_API_KEY', default: '123456789012345', description: '`emulator`: the API key it accepts' },
   { name: 'EMULATOR_API_SECRET', default: 'emulator-secret', description: '`emulator`: the API secret it checks signatures with' },
