@@ -137,6 +137,12 @@ describe('stage', () => {
     for (const a of h.emulator.assets.values()) expect(a.tags).not.toContain('media');
     await expectNothingNeededDeletable();
 
+    // `report` exports them, reasons and all.
+    const exported = JSON.parse((await h.run(['report', '--batch', '1', '--format', 'json'])).stdout) as { outcome: string; reason: string; old_value: string }[];
+    expect(exported.filter((x) => x.outcome === 'not_in_place').map((x) => [x.old_value, x.reason]).sort()).toEqual(
+      ROWS.filter((x) => !['staged', 'missing', 'skipped'].includes(x.expect)).map((x) => [x.value, x.expect]).sort(),
+    );
+
     const status = JSON.parse((await h.run(['status', '--json'])).stdout);
     expect(status).toMatchObject({ batch: 1, kind: 'stage', staged: 8, notInPlace: 9, missing: 1, skipped: 1, failed: 0, state: 'finished' });
 
@@ -192,8 +198,21 @@ describe('migrate after stage', () => {
       storageUrl,
     });
     probe.switchStorage();
+    // And an operator runs deleteorphanedmedia in a loop all the while: it must never see a needed asset.
+    let rewriting = true;
+    let watched = 0;
+    const watching = (async () => {
+      while (rewriting) {
+        await expectNothingNeededDeletable();
+        watched++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
     const uploads = h.emulator.stats().uploadRequests;
     const m = await h.run(['migrate', '--concurrency', '1']);
+    rewriting = false;
+    await watching;
+    expect(watched).toBeGreaterThan(3);
     const report = await probe.stop();
     expect(report.rounds).toBeGreaterThan(1);
     expect(report.broken).toEqual([]);
