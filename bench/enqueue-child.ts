@@ -49,7 +49,7 @@ const spec = {
 };
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
-const result = await enqueueBatch({ db, ledger, queue, logger: silentLogger }, spec);
+const result = await enqueueBatch({ db, ledger, queue, redis: connection, logger: silentLogger }, spec);
 const ms = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 clearInterval(timer);

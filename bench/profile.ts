@@ -72,7 +72,7 @@ export async function scenarioProfile(ctx: BenchContext, world: World): Promise<
     const ledger = new Ledger(db);
     await ledger.migrate();
     const spec = { kind: 'migrate' as const, sources: await checkSources(db, defaultSources('shop')), store: 'public_id' as const, dryRun: false, prefix: 'media/', tag: 'media' };
-    await enqueueBatch({ db, ledger, queue, logger: silentLogger }, spec);
+    await enqueueBatch({ db, ledger, queue, redis: connection, logger: silentLogger }, spec);
 
     // Every round trip to PostgreSQL, BEGIN and COMMIT included, timed at the driver: knex always
     // calls `client.query(config, callback)`.

@@ -23,6 +23,8 @@ export interface RedisConfig {
   url: string;
   /** BullMQ key prefix: lets several tools (or tests) share one Redis without seeing each other. */
   prefix: string;
+  /** Jobs Redis holds at once (QUEUE_WINDOW); the ledger holds the rest of the batch. */
+  window: number;
 }
 
 export interface CloudinaryConfig {
@@ -79,6 +81,7 @@ export type Config<S extends Section = Section> = CommonConfig & Pick<Sections, 
 export type Env = Record<string, string | undefined>;
 
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+const DEFAULT_QUEUE_WINDOW = 10_000;
 const MB = 1024 * 1024;
 
 const positiveInt = (name: string, fallback: number) =>
@@ -182,7 +185,12 @@ function parseRedis(env: Env, problems: string[], secrets: string[]): RedisConfi
   if (parsed.password) secrets.push(decodeURIComponent(parsed.password), parsed.password);
   const prefix = env.QUEUE_PREFIX?.trim() || 'media-migrate';
   if (prefix.includes(':') || /\s/.test(prefix)) problems.push('QUEUE_PREFIX: must not contain ":" or spaces');
-  return { url, prefix };
+  const rawWindow = env.QUEUE_WINDOW?.trim();
+  const window = rawWindow ? Number(rawWindow) : DEFAULT_QUEUE_WINDOW;
+  if (!Number.isInteger(window) || window < 1) {
+    problems.push(`QUEUE_WINDOW: expected a positive integer (jobs Redis holds at once), got "${rawWindow}"`);
+  }
+  return { url, prefix, window };
 }
 
 function parseMediaRoot(env: Env, problems: string[], cwd: string): string | undefined {

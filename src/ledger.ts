@@ -287,6 +287,38 @@ export class Ledger {
     return rows.map(toRecord);
   }
 
+  /** Pending records after a cursor in queue order (priority, then id): the next page of a batch's window. */
+  async pendingAfter(batchId: number, cursor: { priority: number; id: number }, limit: number): Promise<LedgerRecord[]> {
+    const rows = await this.db(RECORDS)
+      .where({ batch_id: batchId, outcome: Outcome.pending })
+      .andWhere((w) => w.where('priority', '>', cursor.priority).orWhere((x) => x.where('priority', cursor.priority).andWhere('id', '>', cursor.id)))
+      .orderBy([{ column: 'priority' }, { column: 'id' }])
+      .limit(limit);
+    return rows.map(toRecord);
+  }
+
+  /** Has any record of the batch been attempted or ended? (A batch whose window is new has none.) */
+  async hasProgress(batchId: number): Promise<boolean> {
+    const r = await this.db(RECORDS)
+      .where({ batch_id: batchId })
+      .andWhere((w) => w.where('attempts', '>', 0).orWhereNot('outcome', Outcome.pending))
+      .first('id');
+    return Boolean(r);
+  }
+
+  /** Batches whose records are being worked: fully recorded, not rolled back or halted, something pending. */
+  async openBatches(limit = 20): Promise<Batch[]> {
+    const rows = await this.db(`${BATCHES} as b`)
+      .whereNotNull('b.enqueued_at')
+      .whereNull('b.rolled_back_at')
+      .whereNull('b.halted_reason')
+      .whereExists((q) => q.select(this.db.raw('1')).from(`${RECORDS} as r`).whereRaw('r.batch_id = b.id').andWhere('r.outcome', Outcome.pending))
+      .orderBy('b.id', 'desc')
+      .limit(limit)
+      .select('b.*');
+    return rows.map(toBatch);
+  }
+
   async getRecord(ref: RecordRef, db: Knex = this.db): Promise<LedgerRecord | undefined> {
     const r = await db(RECORDS)
       .where({ batch_id: ref.batchId, source_table: ref.table, source_column: ref.column, pk: ref.pk })
@@ -543,17 +575,11 @@ export class Ledger {
     return (await q).map(toRecord);
   }
 
-  /** Puts failed records back to pending and returns them, for `retry-failed`. */
-  async reopenFailed(batchId: number): Promise<LedgerRecord[]> {
-    return this.db.transaction(async (trx) => {
-      if (dialectOf(trx) === 'sqlite') await claimSqliteWriteLock(trx, BATCHES, { id: batchId });
-      const rows = await trx(RECORDS).where({ batch_id: batchId, outcome: Outcome.failed }).orderBy('id');
-      if (rows.length === 0) return [];
-      await trx(RECORDS)
-        .where({ batch_id: batchId, outcome: Outcome.failed })
-        .update({ outcome: Outcome.pending, finished_at: null, updated_at: trx.fn.now() });
-      return rows.map((r: Row) => ({ ...toRecord(r), outcome: Outcome.pending }));
-    });
+  /** Puts failed records back to pending and says how many, for `retry-failed`. */
+  async reopenFailed(batchId: number): Promise<number> {
+    return this.db(RECORDS)
+      .where({ batch_id: batchId, outcome: Outcome.failed })
+      .update({ outcome: Outcome.pending, finished_at: null, updated_at: this.db.fn.now() });
   }
 
   /** Ends every pending record of a batch as skipped/cancelled; a job that runs later replays that. */

@@ -1,8 +1,10 @@
+import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { ExitError } from './errors.ts';
 import type { Batch, BatchSpec, Ledger, RecordRef } from './ledger.ts';
 import { jobIdFor, toJobData, type RecordQueue } from './queue.ts';
+import { refillWindow, type WindowDeps } from './queue-window.ts';
 import { inPlaceId } from './cutover/in-place-id.ts';
 import type { Source } from './sources.ts';
 import { isRemoteUrl } from './storage-convention.ts';
@@ -11,20 +13,26 @@ export interface EnqueueDeps {
   db: Knex;
   ledger: Ledger;
   queue: RecordQueue;
+  /** A plain connection to the queue's Redis: the window's cursor and lock live there. */
+  redis: Redis;
   logger: Logger;
+  /** The queue window (QUEUE_WINDOW, and how long an attempt may still be in a worker's hands). */
+  window?: { size: number; inFlightMs: number } | undefined;
 }
+
+const DEFAULT_WINDOW = { size: 10_000, inFlightMs: 30_000 };
 
 export interface EnqueueOptions {
   /** Resume this batch instead of the newest unfinished one with the same settings. */
   batchId?: number | undefined;
-  /** Rows per keyset page and per `addBulk` call. */
+  /** Rows per keyset page and per ledger insert. */
   pageSize?: number;
 }
 
 export interface EnqueueResult {
   batch: Batch;
   resumed: boolean;
-  /** Jobs handed to Redis by this call (re-adding an id Redis already has is a no-op there). */
+  /** Jobs handed to Redis by this call: the first window (or what it was missing). */
   enqueued: number;
 }
 
@@ -77,55 +85,13 @@ export async function openBatch(
   return { batch: await ledger.createBatch(spec, { stageBatchId: stage?.id }), resumed: false };
 }
 
-/**
- * `addBulk` calls that may be in flight at once. BullMQ sends each as one pipeline of Lua scripts;
- * with the next page read ahead (below), two in flight keep Redis busy while we prepare the next
- * one. Measured in bench/ (2 cores): ~11k rows/s one page at a time without read-ahead, 21-24k
- * with it; 4 in flight was no faster and kept ~10 MB more in memory.
- */
-const ADDS_IN_FLIGHT = 2;
-
-/** Rows per keyset page, per ledger insert and per `addBulk` call. */
+/** Rows per keyset page and per ledger insert. */
 const PAGE_SIZE = 1_000;
 
 /**
- * A bounded set of running `addBulk` calls. The first failure is kept and rethrown to the loop that
- * feeds it; the calls already running are always waited for, so none is left writing to a connection
- * the caller is about to close.
- */
-class InFlight {
-  private readonly running = new Set<Promise<void>>();
-  private failure: { error: unknown } | undefined;
-
-  constructor(private readonly max: number) {}
-
-  /** Starts tracking `work`; returns once fewer than `max` calls are running. */
-  async add(work: Promise<void>): Promise<void> {
-    const tracked: Promise<void> = work
-      .catch((error: unknown) => {
-        this.failure ??= { error };
-      })
-      .finally(() => this.running.delete(tracked));
-    this.running.add(tracked);
-    while (this.running.size >= this.max) await Promise.race(this.running);
-    this.throwIfFailed();
-  }
-
-  /** Waits for every running call, then rethrows the first failure, if any. */
-  async drain(): Promise<void> {
-    await Promise.all(this.running);
-    this.throwIfFailed();
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure) throw this.failure.error;
-  }
-}
-
-/**
  * Yields what `next()` produces, asking for the following item as soon as one is handed out, so the
- * database reads (and records) page k+1 while page k travels to Redis. Ends at the first undefined.
- * One item ahead at most: memory stays a page or two, never the table.
+ * database reads page k+1 while page k is being recorded. Ends at the first undefined. One item
+ * ahead at most: memory stays a page or two, never the table.
  */
 async function* readAhead<T>(next: () => Promise<T | undefined>): AsyncGenerator<T> {
   let pending = next();
@@ -147,78 +113,61 @@ const FIRST = 0;
 const LAST = 1;
 
 /**
- * Records every row of the batch's sources in the ledger as pending and enqueues one job per record.
- * Safe to repeat: the ledger insert ignores records it has, and only records still pending are handed
- * to Redis again, which is how a batch survives losing Redis. Returns how many jobs it handed over.
+ * Records every row of the batch's sources in the ledger as pending, then hands Redis the first
+ * window of jobs; workers refill it from the ledger as jobs finish (see queue-window.ts). Safe to
+ * repeat: the ledger insert ignores records it has, and a resumed batch's window carries on where it
+ * was, or starts again from its first pending record when Redis lost it. Returns how many jobs it
+ * handed over.
  *
- * A migrate batch after a stage batch queues first what the stage could not place (or what changed
+ * A migrate batch after a stage batch records first what the stage could not place (or what changed
  * since): after the switch those rows point at nothing until rewritten, while a staged row is served
- * all along. The ledger keeps that order (its `priority`), so a resumed batch keeps it too.
- *
- * Pipelined, because each step waits on a different server: a page's jobs go to Redis only after its
- * ledger rows are written, but meanwhile the next page is read and recorded, and up to
- * ADDS_IN_FLIGHT pages may be on their way to Redis. So at most ADDS_IN_FLIGHT + 2 pages are in
- * memory, never the whole table.
+ * all along. The ledger keeps that order (its `priority`), and the window follows it.
  */
-export async function enqueueRecords(deps: EnqueueDeps, batch: Batch, resumed: boolean, pageSize = PAGE_SIZE): Promise<number> {
-  const { ledger } = deps;
-  const adds = new InFlight(ADDS_IN_FLIGHT);
-  let enqueued = 0;
-  const send = async (refs: readonly RecordRef[]) => {
-    await adds.add(addJobs(deps.queue, refs));
-    enqueued += refs.length;
-  };
-  const sendPending = async (priority: number | undefined) => {
-    let after = 0;
-    const pending = readAhead(async () => {
-      const page = await ledger.pendingPage(batch.id, after, pageSize, priority);
-      if (page.length === 0) return undefined;
-      after = page[page.length - 1]!.id;
-      return page;
-    });
-    for await (const page of pending) await send(page);
-  };
-  const ordered = batch.stageBatchId !== undefined;
-  try {
-    if (!batch.enqueuedAt) {
-      for (const source of batch.sources) {
-        const pages = scanRows(deps.db, source, pageSize, ordered || batch.kind === 'stage');
-        const recorded = readAhead(async () => {
-          const page = await pages.next();
-          if (page.done) return undefined;
-          const { first, last } = await splitByStage(ledger, batch, source, page.value);
-          if (batch.kind === 'stage') await ledger.addPendingClaims(batch.id, source, claims(batch, page.value));
-          else await ledger.addPending(batch.id, source, first, FIRST);
-          await ledger.addPending(batch.id, source, last, LAST);
-          // A fresh batch has just inserted them all; a resumed one re-sends only what is unfinished.
-          return resumed ? [...(await ledger.pendingAmong(batch.id, source, first))] : first;
-        });
-        for await (const todo of recorded) {
-          await send(todo.map((pk) => ({ batchId: batch.id, table: source.table, column: source.column, pk })));
-        }
-      }
-      if (ordered) {
-        await adds.drain();
-        await sendPending(LAST);
-      }
-      // Every job is in Redis before the batch says its scan is complete.
-      await adds.drain();
-      await ledger.markEnqueued(batch.id);
-      return enqueued;
-    }
-    if (ordered) {
-      await sendPending(FIRST);
-      await adds.drain();
-      await sendPending(LAST);
-    } else {
-      await sendPending(undefined);
-    }
-    await adds.drain();
-    return enqueued;
-  } finally {
-    // On an error, let the calls already sent finish before the caller closes the connection.
-    await adds.drain().catch(() => {});
+export async function enqueueRecords(deps: EnqueueDeps, batch: Batch, _resumed: boolean, pageSize = PAGE_SIZE): Promise<number> {
+  if (!batch.enqueuedAt) {
+    await recordBatch(deps, batch, pageSize);
+    // Every record is in the ledger before the batch says its scan is complete, and before any
+    // refiller (which only takes complete batches) moves its window.
+    await deps.ledger.markEnqueued(batch.id);
   }
+  const current = (await deps.ledger.getBatch(batch.id)) ?? batch;
+  const r = await refillWindow(windowDeps(deps), current);
+  return r.added;
+}
+
+/** The ledger rows of every row of the batch's sources, a page at a time, the next page read ahead. */
+async function recordBatch(deps: EnqueueDeps, batch: Batch, pageSize: number): Promise<void> {
+  const { ledger } = deps;
+  const withValues = batch.stageBatchId !== undefined || batch.kind === 'stage';
+  for (const source of batch.sources) {
+    const pages = scanRows(deps.db, source, pageSize, withValues);
+    const read = readAhead(async () => {
+      const page = await pages.next();
+      return page.done ? undefined : page.value;
+    });
+    for await (const rows of read) {
+      if (batch.kind === 'stage') {
+        await ledger.addPendingClaims(batch.id, source, claims(batch, rows));
+        continue;
+      }
+      const { first, last } = await splitByStage(ledger, batch, source, rows);
+      await ledger.addPending(batch.id, source, first, FIRST);
+      await ledger.addPending(batch.id, source, last, LAST);
+    }
+  }
+}
+
+/** The window settings of the queue this producer feeds. */
+function windowDeps(deps: EnqueueDeps): WindowDeps {
+  return {
+    ledger: deps.ledger,
+    queue: deps.queue,
+    redis: deps.redis,
+    prefix: deps.queue.opts.prefix ?? 'bull',
+    size: deps.window?.size ?? DEFAULT_WINDOW.size,
+    inFlightMs: deps.window?.inFlightMs ?? DEFAULT_WINDOW.inFlightMs,
+    logger: deps.logger,
+  };
 }
 
 /** Each row's value and the in-place id it claims, for a stage batch's collision checks. */

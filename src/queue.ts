@@ -49,9 +49,10 @@ export function jobOptions(upload: UploadConfig): JobsOptions {
     attempts: upload.attempts,
     // Exponential with jitter, so jobs that failed together do not all come back together.
     backoff: { type: 'exponential', delay: upload.backoffMs, jitter: 0.5 },
-    // Redis keeps the newest outcomes for bull-board; the ledger keeps all of them.
-    removeOnComplete: { count: 5_000 },
-    removeOnFail: { count: 20_000 },
+    // Redis keeps the newest outcomes for bull-board; the ledger keeps all of them. Few enough that
+    // a finished batch leaves Redis about as it found it (~1 MB).
+    removeOnComplete: { count: 1_000 },
+    removeOnFail: { count: 5_000 },
   };
 }
 
@@ -83,5 +84,18 @@ export function createQueue(cfg: RedisConfig, connection: Redis, upload: UploadC
     connection,
     prefix: cfg.prefix,
     defaultJobOptions: jobOptions(upload),
+    // BullMQ's event stream keeps 10,000 entries by default: a tenth is plenty for bull-board.
+    streams: { events: { maxLen: 1_000 } },
   });
+}
+
+/**
+ * BullMQ needs Redis to keep every key (`maxmemory-policy noeviction`); managed plans often evict
+ * by default, and an evicted job key loses work silently. Undefined when fine or not knowable.
+ */
+export async function evictionWarning(connection: Redis): Promise<string | undefined> {
+  const info = await connection.info('memory').catch(() => '');
+  const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+  if (policy === undefined || policy === 'noeviction') return undefined;
+  return `REDIS_URL: Redis's maxmemory-policy is "${policy}"; BullMQ needs "noeviction" (set maxmemory-policy noeviction), or Redis may drop queued jobs when memory runs short`;
 }

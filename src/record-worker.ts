@@ -13,6 +13,7 @@ import { stageRecord } from './cutover/stage-record.ts';
 import { migrateRecord, recordLabel } from './migrate-record.ts';
 import { Outcome, Reason } from './outcomes.ts';
 import { QUEUE_NAME, fromJobData, type RecordJobData, type RecordJobResult, type RecordQueue } from './queue.ts';
+import { startRefiller, type Refiller } from './queue-window.ts';
 import type { Uploader } from './uploader.ts';
 
 export interface RecordWorkerDeps {
@@ -31,11 +32,14 @@ export interface RecordWorkerDeps {
   concurrency: number;
   /** Called once when the credentials are refused: the process should stop taking work. */
   onHalt?: (message: string) => void;
+  /** After this long with records pending and no job for them in Redis, they are handed over again. */
+  healAfterMs?: number;
 }
 
 export interface RecordWorker {
   worker: Worker<RecordJobData, RecordJobResult>;
   tagger: MediaTagger;
+  refiller: Refiller;
   /** The credentials message, once Cloudinary refused them. */
   halted(): string | undefined;
   close(): Promise<void>;
@@ -181,13 +185,21 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
     maxStalledCount: 3,
   });
   worker.on('error', (err) => deps.logger.error({ error: errorMessage(err) }, 'worker error'));
+  // Every process that works the queue keeps its window full from the ledger.
+  const refiller = startRefiller(
+    { ledger: deps.ledger, queue: deps.queue, redis: deps.connection, prefix: deps.redis.prefix, size: deps.redis.window, inFlightMs: deps.upload.lockDurationMs, logger: deps.logger },
+    { healAfterMs: deps.healAfterMs },
+  );
+  worker.on('drained', () => refiller.kick());
 
   return {
     worker,
     tagger,
+    refiller,
     halted: () => haltMessage,
     close: async () => {
       clearInterval(sweeper);
+      await refiller.stop();
       await worker.close();
       await tagger.close();
     },

@@ -1,36 +1,26 @@
-import type { Ledger, LedgerRecord } from './ledger.ts';
-import { addJobs } from './producer.ts';
-import { jobIdFor, type RecordQueue } from './queue.ts';
+import { jobIdFor } from './queue.ts';
+import { refillWindow, resetWindow, type WindowDeps } from './queue-window.ts';
 
 /**
- * Puts records back into the queue under their own job ids: a job BullMQ still holds as failed is
- * retried with fresh attempts, one it has trimmed is added again.
+ * Re-queues exactly the failed records of a batch: the ledger marks them pending again, the failed
+ * jobs Redis still keeps for bull-board are removed (a job id Redis holds would make the new add a
+ * no-op), and the batch's window starts again from its first pending record, so the refills hand
+ * them over in queue order, a window at a time however many there are. What `media-migrate
+ * retry-failed` and the dashboard's button both do. Returns how many records were reopened.
  */
-export async function requeueRecords(queue: RecordQueue, records: readonly LedgerRecord[]): Promise<void> {
-  const toAdd: LedgerRecord[] = [];
-  for (const r of records) {
-    const job = await queue.getJob(jobIdFor(r));
-    if (!job) {
-      toAdd.push(r);
-      continue;
-    }
-    const state = await job.getState();
-    if (state === 'failed') await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-    else if (state === 'completed') {
-      await job.remove();
-      toAdd.push(r);
-    }
-    // waiting, delayed or active: it will run anyway.
-  }
-  await addJobs(queue, toAdd);
+export async function retryFailed(deps: WindowDeps, batchId: number): Promise<number> {
+  const { ledger, queue } = deps;
+  const reopened = await ledger.reopenFailed(batchId);
+  if (reopened === 0) return 0;
+  await removeFailedJobs(queue, batchId);
+  await resetWindow(deps, batchId);
+  const batch = await ledger.getBatch(batchId);
+  if (batch) await refillWindow(deps, batch);
+  return reopened;
 }
 
-/**
- * Re-queues exactly the failed records of a batch: the ledger marks them pending again, then their
- * jobs go back to the queue. What `media-migrate retry-failed` and the dashboard's button both do.
- */
-export async function retryFailed(ledger: Ledger, queue: RecordQueue, batchId: number): Promise<number> {
-  const records = await ledger.reopenFailed(batchId);
-  await requeueRecords(queue, records);
-  return records.length;
+/** The failed jobs of this batch that Redis still keeps (at most its removeOnFail count). */
+async function removeFailedJobs(queue: WindowDeps['queue'], batchId: number): Promise<void> {
+  const mine = `${jobIdFor({ batchId, table: 't', column: 'c', pk: 'p' }).split('-')[0]}-`;
+  for (const job of await queue.getFailed(0, -1)) if (job.id?.startsWith(mine)) await job.remove();
 }

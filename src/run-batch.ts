@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { RedisConfig, UploadConfig } from './config.ts';
 import type { Batch, BatchSpec, Ledger } from './ledger.ts';
 import type { Counts } from './outcomes.ts';
-import { enqueueBatch, enqueueRecords } from './producer.ts';
+import { enqueueBatch } from './producer.ts';
 import type { RecordQueue } from './queue.ts';
 import { startRecordWorker } from './record-worker.ts';
 import type { Uploader } from './uploader.ts';
@@ -36,7 +36,7 @@ export interface RunBatchOptions {
   /** Aborting stops taking new jobs, lets the ones in flight finish (bounded), and returns. */
   signal?: AbortSignal | undefined;
   pollMs?: number;
-  /** After this long with records pending and no job for them in Redis, they are enqueued again. */
+  /** After this long with records pending and no job for them in Redis, they are handed over again. */
   healAfterMs?: number;
   /** How long in-flight jobs may take to finish once aborted. */
   shutdownTimeoutMs?: number;
@@ -52,25 +52,27 @@ export interface RunBatchResult {
 
 /**
  * The whole migration on one machine: enqueue (or resume) the batch, work it with in-process workers
- * until the ledger has no pending record, and report. If Redis loses the jobs meanwhile (a flush, a
- * restart without persistence), the pending records are enqueued again from the ledger.
+ * until the ledger has no pending record, and report. Redis holds a window of the batch, refilled from
+ * the ledger as jobs finish; if Redis loses it (a flush, a restart without persistence), the next
+ * refill hands the pending records over again.
  */
 export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBatchOptions): Promise<RunBatchResult> {
   const { ledger, queue, logger } = deps;
   const pollMs = opts.pollMs ?? 500;
   const healAfterMs = opts.healAfterMs ?? 10_000;
 
-  const enq = await enqueueBatch({ db: deps.db, ledger, queue, logger }, spec, { batchId: opts.batchId });
+  const window = { size: deps.redis.window, inFlightMs: deps.upload.lockDurationMs };
+  const enq = await enqueueBatch({ db: deps.db, ledger, queue, redis: deps.connection, logger, window }, spec, { batchId: opts.batchId });
   const batch = enq.batch;
   // A previous run may have halted the batch (refused credentials) and paused the queue; the
   // credentials were checked again before we got here, so carry on.
   if (batch.haltedReason) await ledger.clearHalt(batch.id);
   if (await queue.isPaused()) await queue.resume();
 
-  const worker = startRecordWorker({ ...deps, concurrency: opts.concurrency });
+  // Its refiller keeps Redis's window of the batch full, and hands over again what Redis lost.
+  const worker = startRecordWorker({ ...deps, concurrency: opts.concurrency, healAfterMs });
   let interrupted = false;
   let counts = await ledger.counts(batch.id);
-  let idleSince: number | undefined;
   try {
     for (;;) {
       if (opts.signal?.aborted) {
@@ -86,7 +88,6 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
           break;
         }
         if (worker.halted()) break;
-        idleSince = await healIfLost(deps, batch, idleSince, healAfterMs);
       } catch (err) {
         // The database or Redis is away for a while: the workers wait for it, and so do we.
         if (!isConnectionError(err) && !isRedisUnavailable(err)) throw err;
@@ -100,19 +101,6 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
   counts = await ledger.counts(batch.id);
   opts.onProgress?.(counts, batch);
   return { batch: (await ledger.getBatch(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted };
-}
-
-async function healIfLost(deps: RunBatchDeps, batch: Batch, idleSince: number | undefined, healAfterMs: number) {
-  const c = await deps.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-  const inRedis = Object.values(c).reduce((a, b) => a + b, 0);
-  if (inRedis > 0) return undefined;
-  const now = Date.now();
-  if (idleSince === undefined) return now;
-  if (now - idleSince < healAfterMs) return idleSince;
-  deps.logger.warn({ batch: batch.id }, 'records are pending but Redis holds no job for them; enqueueing them again');
-  const current = (await deps.ledger.getBatch(batch.id)) ?? batch;
-  await enqueueRecords({ db: deps.db, ledger: deps.ledger, queue: deps.queue, logger: deps.logger }, current, true);
-  return undefined;
 }
 
 async function closeWithin(closing: Promise<void>, ms: number, logger: Logger): Promise<void> {

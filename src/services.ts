@@ -6,7 +6,7 @@ import type { RunBatchDeps } from './run-batch.ts';
 import { checkDatabase, createDb } from './db.ts';
 import { CredentialsError, ExitError, errorMessage } from './errors.ts';
 import { Ledger } from './ledger.ts';
-import { checkRedis, createQueue, redisConnection, type RecordQueue } from './queue.ts';
+import { checkRedis, createQueue, evictionWarning, redisConnection, type RecordQueue } from './queue.ts';
 import type { Resources } from './resources.ts';
 import { createCloudinaryUploader, type Uploader } from './uploader.ts';
 
@@ -41,6 +41,7 @@ export async function openQueue(
   cfg: RedisConfig,
   upload: UploadConfig,
   res: Resources,
+  logger?: Logger,
 ): Promise<{ connection: Redis; queue: RecordQueue }> {
   try {
     await checkRedis(cfg);
@@ -53,6 +54,8 @@ export async function openQueue(
   res.defer('redis', () => connection.quit());
   const queue = createQueue(cfg, connection, upload);
   res.defer('queue', () => queue.close());
+  const warning = await evictionWarning(connection);
+  if (warning) logger?.warn({ setting: 'maxmemory-policy' }, warning);
   return { connection, queue };
 }
 
@@ -86,7 +89,7 @@ export async function openPipeline(
   database?: { db: Knex; ledger: Ledger },
 ): Promise<RunBatchDeps> {
   const { db, ledger } = database ?? (await openDatabase(config.database, res, logger));
-  const { connection, queue } = await openQueue(config.redis, config.upload, res);
+  const { connection, queue } = await openQueue(config.redis, config.upload, res, logger);
   const uploader = await openUploader(config.cloudinary, config.upload, res, { checkCredentials: true });
   return {
     db,

@@ -15,6 +15,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'DATABASE_POOL_MAX', default: '10', description: 'database connections per process' },
   { name: 'REDIS_URL', default: 'redis://127.0.0.1:6379', description: 'Redis shared by the producer and every worker' },
   { name: 'QUEUE_PREFIX', default: 'media-migrate', description: 'BullMQ key prefix' },
+  { name: 'QUEUE_WINDOW', default: '10000', description: 'jobs Redis holds at once; the ledger holds the rest and workers refill the window from it' },
   { name: 'MEDIA_ROOT', default: '(required)', description: "Django's MEDIA_ROOT: the folder holding the uploads" },
   { name: 'CLOUDINARY_URL', default: '(required)', description: 'cloudinary://API_KEY:API_SECRET@CLOUD_NAME[?upload_prefix=...]' },
   { name: 'CLOUD_NAME', default: '', description: 'instead of CLOUDINARY_URL (also CLOUDINARY_CLOUD_NAME)' },

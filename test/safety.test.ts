@@ -86,7 +86,8 @@ describe('running again', () => {
     const a = await h.run(['enqueue', '--json']);
     const b = await h.run(['enqueue', '--json']);
     expect(JSON.parse(a.stdout)).toMatchObject({ batch: 1, resumed: false, enqueued: 5, pending: 5 });
-    expect(JSON.parse(b.stdout)).toMatchObject({ batch: 1, resumed: true, enqueued: 5, pending: 5 });
+    // The second hands Redis nothing: the window already holds the batch.
+    expect(JSON.parse(b.stdout)).toMatchObject({ batch: 1, resumed: true, enqueued: 0, pending: 5 });
     const conn = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     const q = new Queue(QUEUE_NAME, { connection: conn, prefix: h.prefix });
     expect(await q.getWaitingCount()).toBe(5);

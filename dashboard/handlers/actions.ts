@@ -1,6 +1,7 @@
 import type { BatchSpec } from '../../src/ledger.ts';
 import { enqueueBatch } from '../../src/producer.ts';
 import { retryFailed } from '../../src/requeue.ts';
+import type { WindowDeps } from '../../src/queue-window.ts';
 import type { DashboardDeps } from '../deps.ts';
 import { findBatch } from '../figures.ts';
 import { HttpStatus, ok, type Handler } from '../http.ts';
@@ -9,6 +10,19 @@ import { HttpStatus, ok, type Handler } from '../http.ts';
  * The two things the page can change, each through the same library call as its CLI command. Both
  * say what they did and whether a worker is there to act on it: queued jobs wait for `media-migrate worker`.
  */
+
+/** The queue window the actions feed, from the dashboard's settings. */
+export function windowOf(deps: DashboardDeps): WindowDeps {
+  return {
+    ledger: deps.ledger,
+    queue: deps.queue,
+    redis: deps.redis,
+    prefix: deps.prefix,
+    size: deps.window?.size ?? 10_000,
+    inFlightMs: deps.window?.inFlightMs ?? 30_000,
+    logger: deps.logger,
+  };
+}
 
 const noWorker = (workers: number | null) =>
   workers === 0 ? ' No worker is connected: start one with `media-migrate worker`, or nothing will run.' : '';
@@ -20,7 +34,7 @@ export function actionHandlers(deps: DashboardDeps) {
   /** POST /api/batches/:id/retry-failed — what `media-migrate retry-failed --batch ID` does. */
   const retry: Handler = async (req) => {
     const batch = await findBatch(ledger, req.params.id);
-    const requeued = await retryFailed(ledger, queue, batch.id);
+    const requeued = await retryFailed(windowOf(deps), batch.id);
     const w = await workers();
     logger.info({ batch: batch.id, requeued }, 'dashboard: retry failed');
     const message =
@@ -37,7 +51,7 @@ export function actionHandlers(deps: DashboardDeps) {
   const dryRun: Handler = async (req) => {
     const from = await findBatch(ledger, req.params.id);
     const spec: BatchSpec = { kind: 'migrate', sources: from.sources, store: from.store, dryRun: true, prefix: from.prefix, tag: from.tag };
-    const r = await enqueueBatch({ db: deps.db, ledger, queue, logger }, spec);
+    const r = await enqueueBatch({ db: deps.db, ledger, queue, redis: deps.redis, logger, window: deps.window }, spec);
     const w = await workers();
     logger.info({ batch: r.batch.id, from: from.id, resumed: r.resumed, enqueued: r.enqueued }, 'dashboard: dry run');
     const message = `${r.resumed ? 'Resumed' : 'Started'} dry run batch ${r.batch.id} (settings of batch ${from.id}): ${r.enqueued} records enqueued.${noWorker(w)}`;

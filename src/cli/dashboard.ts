@@ -28,7 +28,7 @@ export async function dashboardCommand(opts: DashboardOptions, io: CommandIO): P
   const { config, logger, res } = setup(io, ['database', 'redis']);
   try {
     const { db, ledger } = await openDatabase(config.database, res, logger);
-    const { queue } = await openQueue(config.redis, config.upload, res);
+    const { queue } = await openQueue(config.redis, config.upload, res, logger);
     // Redis going away is reported on the page and by /healthz; the log gets one line per error at debug.
     queue.on('error', (err) => logger.debug({ error: errorMessage(err) }, 'dashboard: queue connection error'));
     // Health checks and counters use a connection that gives up on a command instead of queueing it forever.
@@ -45,6 +45,7 @@ export async function dashboardCommand(opts: DashboardOptions, io: CommandIO): P
         queue,
         redis: plain,
         prefix: config.redis.prefix,
+        window: { size: config.redis.window, inFlightMs: config.upload.lockDurationMs },
         logger,
         auth: { user: settings.user, password },
         readOnly,

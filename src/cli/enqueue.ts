@@ -21,8 +21,9 @@ export async function enqueueCommand(opts: EnqueueCommandOptions, io: CommandIO)
     const { db, ledger } = await openDatabase(config.database, res, logger);
     if (opts.stage && opts.dryRun) throw new ExitError(2, '--stage: a stage batch writes no row already; drop --dry-run');
     const spec = await batchSpec(db, config, { ...opts, kind: opts.stage ? 'stage' : 'migrate' });
-    const { queue } = await openQueue(config.redis, config.upload, res);
-    const r = await enqueueBatch({ db, ledger, queue, logger }, spec, { batchId: opts.batch });
+    const { queue, connection } = await openQueue(config.redis, config.upload, res, logger);
+    const window = { size: config.redis.window, inFlightMs: config.upload.lockDurationMs };
+    const r = await enqueueBatch({ db, ledger, queue, redis: connection, logger, window }, spec, { batchId: opts.batch });
     const counts = await ledger.counts(r.batch.id);
     if (opts.json) {
       println(io.stdout, JSON.stringify({ batch: r.batch.id, kind: r.batch.kind, resumed: r.resumed, enqueued: r.enqueued, ...counts }));

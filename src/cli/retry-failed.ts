@@ -15,8 +15,11 @@ export async function retryFailedCommand(opts: RetryFailedOptions, io: CommandIO
   try {
     const { ledger } = await openDatabase(config.database, res, logger);
     const batch = await resolveBatch(ledger, opts.batch);
-    const { queue } = await openQueue(config.redis, config.upload, res);
-    const requeued = await retryFailed(ledger, queue, batch.id);
+    const { queue, connection } = await openQueue(config.redis, config.upload, res, logger);
+    const requeued = await retryFailed(
+      { ledger, queue, redis: connection, prefix: config.redis.prefix, size: config.redis.window, inFlightMs: config.upload.lockDurationMs, logger },
+      batch.id,
+    );
     if (opts.json) println(io.stdout, JSON.stringify({ batch: batch.id, requeued }));
     else
       println(
