@@ -2,7 +2,6 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { secretsInEnv } from '../config.ts';
 import { ConfigError, ExitError, errorMessage } from '../errors.ts';
 import { scrubber } from '../logger.ts';
-import { workerCommand } from '../../workers/worker.ts';
 import { dashboardCommand } from './dashboard.ts';
 import { demoCommand } from './demo.ts';
 import { discoverCommand } from './discover.ts';
@@ -15,6 +14,7 @@ import { retryFailedCommand } from './retry-failed.ts';
 import { rollbackCommand } from './rollback.ts';
 import { statusCommand } from './status.ts';
 import { verifyCommand } from './verify.ts';
+import { workerCommand } from './worker.ts';
 
 /**
  * argv → options → one command function. Nothing else happens here: each command is a plain function
