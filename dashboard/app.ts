@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { errorMessage } from '../src/errors.ts';
-import { scrubber } from '../src/logger.ts';
+import { scrubber } from '../src/secrets.ts';
 import { AUTH_CHALLENGE, credentialsChecker } from './auth.ts';
 import { createBoard } from './bull-board.ts';
 import { CSRF_HEADER, csrfRefusal, newCsrfToken } from './csrf.ts';

@@ -1,24 +1,15 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { secretsInEnv } from '../config.ts';
 import { ConfigError, ExitError, errorMessage } from '../errors.ts';
-import { scrubber } from '../logger.ts';
-import { dashboardCommand } from './dashboard.ts';
-import { demoCommand } from './demo.ts';
-import { discoverCommand } from './discover.ts';
-import { emulatorCommand } from './emulator.ts';
-import { enqueueCommand } from './enqueue.ts';
+import { scrubber, secretsInEnv } from '../secrets.ts';
 import type { CommandIO } from './io.ts';
-import { migrateCommand } from './migrate.ts';
-import { reportCommand } from './report.ts';
-import { retryFailedCommand } from './retry-failed.ts';
-import { rollbackCommand } from './rollback.ts';
-import { statusCommand } from './status.ts';
-import { verifyCommand } from './verify.ts';
-import { workerCommand } from './worker.ts';
 
 /**
  * argv → options → one command function. Nothing else happens here: each command is a plain function
  * taking its options and the outside world (CommandIO), which is how the tests call them.
+ *
+ * Each action imports its command's module only when it runs: the commands pull in bullmq, knex,
+ * cloudinary, express and bull-board, and `--help` or `status` must not wait for what they do not use.
+ * A new command is one more block below with its own `import('./<command>.ts')`.
  */
 
 const int = (name: string) => (v: string) => {
@@ -67,7 +58,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .option('--json', 'print the final figures as one JSON object instead of the summary line')
     .addHelpText('after', '\nExample:\n  media-migrate migrate --sources sources.json --concurrency 32\n  media-migrate migrate --dry-run')
-    .action((o) => done(migrateCommand(o, io)));
+    .action((o) => done(import('./migrate.ts').then((m) => m.migrateCommand(o, io))));
 
   program
     .command('enqueue')
@@ -78,14 +69,14 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .option('--json', 'print one JSON object')
     .addHelpText('after', '\nExample:\n  media-migrate enqueue --sources sources.json && media-migrate worker --concurrency 32')
-    .action((o) => done(enqueueCommand(o, io)));
+    .action((o) => done(import('./enqueue.ts').then((m) => m.enqueueCommand(o, io))));
 
   program
     .command('worker')
     .description('process queued records until SIGTERM/SIGINT (run as many as you like)')
     .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
     .addHelpText('after', '\nExample:\n  media-migrate worker --concurrency 32')
-    .action((o) => done(workerCommand(o, io)));
+    .action((o) => done(import('./worker.ts').then((m) => m.workerCommand(o, io))));
 
   program
     .command('status')
@@ -93,7 +84,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .option('--json', 'print one JSON object: batch, total, migrated, missing, skipped, failed, pending, ...')
     .addHelpText('after', '\nExample:\n  media-migrate status --json | jq .failed')
-    .action((o) => done(statusCommand(o, io)));
+    .action((o) => done(import('./status.ts').then((m) => m.statusCommand(o, io))));
 
   program
     .command('retry-failed')
@@ -101,7 +92,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .option('--json', 'print one JSON object')
     .addHelpText('after', '\nExample:\n  media-migrate retry-failed --batch 3 && media-migrate migrate --batch 3')
-    .action((o) => done(retryFailedCommand(o, io)));
+    .action((o) => done(import('./retry-failed.ts').then((m) => m.retryFailedCommand(o, io))));
 
   program
     .command('rollback')
@@ -110,7 +101,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .option('--delete-assets', "also delete the batch's assets from Cloudinary (those no other batch uses)")
     .option('--json', 'print one JSON object')
     .addHelpText('after', '\nExample:\n  media-migrate rollback --batch 3 --delete-assets')
-    .action((o) => done(rollbackCommand(o, io)));
+    .action((o) => done(import('./rollback.ts').then((m) => m.rollbackCommand(o, io))));
 
   program
     .command('verify')
@@ -118,7 +109,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .option('--json', 'print one JSON object: batch, checked, ok, problems, adminCalls, findings')
     .addHelpText('after', '\nUses one Admin API call per 100 assets and a HEAD per asset on the delivery URL (not rate-limited).\nExample:\n  media-migrate verify --batch 3')
-    .action((o) => done(verifyCommand(o, io)));
+    .action((o) => done(import('./verify.ts').then((m) => m.verifyCommand(o, io))));
 
   program
     .command('report')
@@ -126,7 +117,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .addOption(new Option('--format <format>', 'csv or json (one array)').choices(['csv', 'json']).default('csv'))
     .addHelpText('after', '\nExample:\n  media-migrate report --batch 3 --format csv > batch-3.csv')
-    .action((o) => done(reportCommand(o, io)));
+    .action((o) => done(import('./report.ts').then((m) => m.reportCommand(o, io))));
 
   program
     .command('discover')
@@ -134,7 +125,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(new Option('--sample <n>', 'values sampled per column').argParser(int('--sample')).default(200))
     .option('--json', 'print only the JSON (no summary on stderr)')
     .addHelpText('after', '\nNeeds DATABASE_URL; MEDIA_ROOT (optional) lets it count the files it finds.\nExample:\n  media-migrate discover > sources.json && media-migrate migrate --sources sources.json --dry-run')
-    .action((o) => done(discoverCommand(o, io)));
+    .action((o) => done(import('./discover.ts').then((m) => m.discoverCommand(o, io))));
 
   program
     .command('demo')
@@ -143,7 +134,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(new Option('--latency <ms>', 'emulated upload latency').argParser((v) => Number(v)).default(40))
     .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
     .addHelpText('after', '\nNeeds Redis and PostgreSQL at their default local addresses (or REDIS_URL / DATABASE_URL).\nExample:\n  npm run demo\n  media-migrate demo --images 2000 --latency 250')
-    .action((o) => done(demoCommand(o, io)));
+    .action((o) => done(import('./demo.ts').then((m) => m.demoCommand(o, io))));
 
   program
     .command('emulator')
@@ -151,7 +142,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(new Option('--port <n>', 'port').argParser(int('--port')).default(9443))
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .addHelpText('after', '\nExample:\n  media-migrate emulator --port 9443\n  CLOUDINARY_URL=cloudinary://123456789012345:emulator-secret@demo?upload_prefix=http://127.0.0.1:9443')
-    .action((o) => done(emulatorCommand(o, io)));
+    .action((o) => done(import('./emulator.ts').then((m) => m.emulatorCommand(o, io))));
 
   program
     .command('dashboard')
@@ -173,7 +164,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
         'Without DASHBOARD_PASSWORD it listens on loopback only, with a one-time password printed at start.\n' +
         'Example:\n  DASHBOARD_PASSWORD=change-me media-migrate dashboard --port 3000   # then open http://127.0.0.1:3000',
     )
-    .action((o) => done(dashboardCommand(o, io)));
+    .action((o) => done(import('./dashboard.ts').then((m) => m.dashboardCommand(o, io))));
 
   return program;
 }
