@@ -5,7 +5,8 @@ import type PinoPretty from 'pino-pretty';
 import { scrubber } from './secrets.ts';
 
 // pino-pretty loads only for a terminal: scripts, containers and CI get JSON lines and skip its ~30 ms.
-const loadPretty = () => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+const require = createRequire(import.meta.url);
+const loadPretty = () => require('pino-pretty') as typeof PinoPretty;
 
 export type { Logger };
 
