@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, ExitError, errorMessage } from '../errors.ts';
+import { packageVersion } from '../package-root.ts';
 import { scrubber, secretsInEnv } from '../secrets.ts';
 import type { CommandIO } from './io.ts';
 
@@ -35,6 +36,7 @@ Exit codes: 0 done, nothing failed · 1 some records failed (or a check found a 
 export function buildProgram(io: CommandIO, done: (code: Promise<number>) => void): Command {
   const program = new Command('media-migrate')
     .description("Move a Django app's media library into Cloudinary and point its rows at the new assets.")
+    .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
