@@ -272,24 +272,15 @@ export interface EmulatorProcess {
 
 export async function startEmulatorProcess(faults: { latencyMs: number; latencyJitterMs?: number }): Promise<EmulatorProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['bin/media-migrate.js', 'emulator', '--port', String(port)], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      EMULATOR_LATENCY_MS: String(faults.latencyMs),
-      EMULATOR_LATENCY_JITTER_MS: String(faults.latencyJitterMs ?? 0),
-      LOG_LEVEL: 'warn',
-    } as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const p = spawnCli(['emulator', '--port', String(port)], {
+    EMULATOR_LATENCY_MS: String(faults.latencyMs),
+    EMULATOR_LATENCY_JITTER_MS: String(faults.latencyJitterMs ?? 0),
+    LOG_LEVEL: 'warn',
   });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const { child, exited } = p;
   await waitUntil('the emulator to listen', async () => {
-    if (child.exitCode !== null) throw new Error(`bench: the emulator exited: ${out}`);
-    return out.includes('listening on');
+    if (child.exitCode !== null) throw new Error(`bench: the emulator exited: ${p.output()}`);
+    return p.output().includes('listening on');
   });
   const url = `http://127.0.0.1:${port}`;
   const control = async (method: string, path: string, body?: unknown) => {
@@ -321,7 +312,7 @@ export async function startEmulatorProcess(faults: { latencyMs: number; latencyJ
 
 // The same spawning the tests use, so both measure the command a user runs.
 export { spawnCli, type CliProcess as Spawned } from '../test/helpers/processes.ts';
-import type { CliProcess } from '../test/helpers/processes.ts';
+import { spawnCli, type CliProcess } from '../test/helpers/processes.ts';
 
 /** Waits for a spawned command and fails with its output when it did not exit 0. */
 export async function succeeded(p: CliProcess, what: string): Promise<string> {

@@ -1,9 +1,7 @@
 #!/usr/bin/env node
-// The CLI runs its TypeScript sources through tsx: no build step between a clone and a working command.
-import { register } from 'tsx/esm/api';
+// The compiled CLI: `npm run build` writes dist/ (`npm ci` and `npm pack` run it through `prepare`).
+import { main } from '../dist/src/cli/main.js';
 
-register();
-const { main } = await import('../src/cli/main.ts');
 const code = await main(process.argv);
 // Let stdout drain, then leave even if a library still holds a socket open.
 process.stdout.write('', () => process.exit(code));

@@ -1,8 +1,9 @@
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { errorMessage } from '../src/errors.ts';
-import { scrubber } from '../src/logger.ts';
+import { PACKAGE_ROOT } from '../src/package-root.ts';
+import { scrubber } from '../src/secrets.ts';
 import { AUTH_CHALLENGE, credentialsChecker } from './auth.ts';
 import { createBoard } from './bull-board.ts';
 import { CSRF_HEADER, csrfRefusal, newCsrfToken } from './csrf.ts';
@@ -20,7 +21,8 @@ import { createMetrics } from './metrics.ts';
  */
 
 export const QUEUES_PATH = '/queues';
-const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+// From the package root, not from this file: compiled, this file is in dist/dashboard/, the page is not.
+const PUBLIC_DIR = join(PACKAGE_ROOT, 'dashboard', 'public');
 
 /** Our own page: scripts, styles and requests from this origin only, and never inside a frame. */
 const PAGE_CSP =

@@ -304,24 +304,6 @@ export function loadConfig<S extends Section>(env: Env, needs: readonly S[], cwd
   };
 }
 
-/**
- * Secrets as they appear in the environment, found without validating anything, so even the error
- * that reports a bad setting can be scrubbed of them.
- */
-export function secretsInEnv(env: Env): string[] {
-  const out: string[] = [];
-  for (const key of ['API_SECRET', 'CLOUDINARY_API_SECRET', 'DASHBOARD_PASSWORD']) {
-    const v = env[key];
-    if (v) out.push(v);
-  }
-  for (const key of ['CLOUDINARY_URL', 'DATABASE_URL', 'REDIS_URL']) {
-    const v = env[key];
-    const m = v ? /^[a-z0-9+.-]+:\/\/[^:/@]*:([^@]+)@/i.exec(v) : null;
-    if (m?.[1]) out.push(m[1], decodeURIComponent(m[1]));
-  }
-  return [...new Set(out.filter((s) => s.length >= 4))];
-}
-
 /** The dashboard's own settings; only `media-migrate dashboard` reads them. */
 export interface DashboardConfig {
   /** Basic-auth user name (`DASHBOARD_USER`, default `admin`). */

@@ -1,6 +1,12 @@
+import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import { pino, type Logger, type DestinationStream } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
+import { scrubber } from './secrets.ts';
+
+// pino-pretty loads only for a terminal: scripts, containers and CI get JSON lines and skip its ~30 ms.
+const require = createRequire(import.meta.url);
+const loadPretty = () => require('pino-pretty') as typeof PinoPretty;
 
 export type { Logger };
 
@@ -14,17 +20,6 @@ export interface LoggerOptions {
   pretty?: boolean;
 }
 
-/** Replaces each known secret in a string; cheap enough to run on every log line. */
-export function scrubber(secrets: readonly string[]): (text: string) => string {
-  const list = secrets.filter((s) => s.length > 0);
-  if (list.length === 0) return (t) => t;
-  return (text) => {
-    let out = text;
-    for (const s of list) if (out.includes(s)) out = out.split(s).join('[REDACTED]');
-    return out;
-  };
-}
-
 /**
  * Field-based redaction covers the names we know; the scrubbing stream covers everything else
  * (a driver error quoting a connection string, say), because a secret must never reach a log.
@@ -34,7 +29,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const usePretty = opts.pretty ?? Boolean(process.stderr.isTTY);
   const target: DestinationStream =
     opts.destination ??
-    (usePretty ? pretty({ destination: 2, sync: true, ignore: 'pid,hostname,jobId', singleLine: true }) : pino.destination({ dest: 2, sync: true }));
+    (usePretty ? loadPretty()({ destination: 2, sync: true, ignore: 'pid,hostname,jobId', singleLine: true }) : pino.destination({ dest: 2, sync: true }));
   const scrubbing = new Writable({
     write(chunk: Buffer | string, _enc, cb) {
       target.write(scrub(chunk.toString()));

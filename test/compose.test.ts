@@ -69,15 +69,30 @@ describe('docker-compose.yml', () => {
 
 describe('Dockerfile', () => {
   const dockerfile = readFileSync('Dockerfile', 'utf8');
-  it('is multi-stage, installs production dependencies only and runs as a non-root user', () => {
-    expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
-    expect(dockerfile).toMatch(/npm ci --omit=dev/);
-    expect(dockerfile).toMatch(/^USER node$/m);
-    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "bin\/media-migrate.js"\]/);
-    for (const dir of ['bin', 'src', 'workers', 'dashboard']) {
-      expect(dockerfile).toContain(`COPY ${dir} ./${dir}`);
+  const stages = dockerfile.split(/^(?=FROM )/m).filter((s) => s.startsWith('FROM '));
+  const build = stages.find((s) => / AS build$/m.test(s.split('\n')[0] ?? ''));
+  const runtime = stages.at(-1) ?? '';
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { files: string[]; bin: Record<string, string> };
+
+  it('compiles in a build stage, installs production dependencies only and runs as a non-root user', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    expect(build, 'a stage named build').toBeDefined();
+    expect(build).toMatch(/^RUN npm run build$/m);
+    for (const file of ['package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) expect(build).toContain(file);
+    for (const dir of ['src', 'workers', 'dashboard']) {
+      expect(build).toContain(`COPY ${dir} ./${dir}`);
       expect(existsSync(dir)).toBe(true);
     }
+    // Without --ignore-scripts, `prepare` would try to build with the dev dependencies left out.
+    expect(dockerfile).toMatch(/npm ci --omit=dev --ignore-scripts/);
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toContain(`ENTRYPOINT ["node", "${pkg.bin['media-migrate']}"]`);
+  });
+
+  it('runs the compiled code: the image holds what the package ships, no TypeScript sources', () => {
+    for (const f of pkg.files) expect(runtime, `the image lacks ${f}`).toMatch(new RegExp(`^COPY (--from=build /app/)?${f} \\./${f}$`, 'm'));
+    expect(runtime).toMatch(/^COPY package\.json \.\/$/m);
+    expect(runtime).not.toMatch(/^COPY (--from=\w+ \S+\/)?(src|workers|test|bench)\b/m);
   });
 });
 

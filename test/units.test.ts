@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, parseCloudinaryUrl, secretsInEnv, storagePrefix } from '../src/config.ts';
+import { loadConfig, parseCloudinaryUrl, storagePrefix } from '../src/config.ts';
 import { ConfigError, CredentialsError, PermanentError, RateLimitedError, RetryableError } from '../src/errors.ts';
 import { classifyCloudinaryFailure } from '../src/uploader.ts';
 import { detectImageFormat, readMediaFile, resolveInside } from '../src/media-file.ts';
@@ -11,6 +11,7 @@ import { jobIdFor } from '../src/queue.ts';
 import { contentSuffix, publicIdFor } from '../src/storage-convention.ts';
 import { stagedLine, summaryLine } from '../src/outcomes.ts';
 import { inPlaceId, inPlaceProblem } from '../src/cutover/in-place-id.ts';
+import { secretsInEnv } from '../src/secrets.ts';
 import { gifBytes, jpegHeaderBytes, pngBytes } from './helpers/images.ts';
 
 describe('storage convention (django-cloudinary-storage MediaCloudinaryStorage)', () => {

@@ -1,6 +1,6 @@
 /**
- * The worker process on its own (`node --import tsx workers/main.ts`), for process managers and
- * containers; `media-migrate worker` runs the same code.
+ * The worker process on its own (`node dist/workers/main.js`, compiled by `npm run build`), for
+ * process managers and containers; `media-migrate worker` runs the same code (src/cli/worker.ts).
  */
 import { main } from '../src/cli/main.ts';
 

@@ -1,25 +1,16 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { secretsInEnv } from '../config.ts';
 import { ConfigError, ExitError, errorMessage } from '../errors.ts';
-import { scrubber } from '../logger.ts';
-import { workerCommand } from '../../workers/worker.ts';
-import { dashboardCommand } from './dashboard.ts';
-import { demoCommand } from './demo.ts';
-import { discoverCommand } from './discover.ts';
-import { emulatorCommand } from './emulator.ts';
-import { enqueueCommand } from './enqueue.ts';
+import { packageVersion } from '../package-root.ts';
+import { scrubber, secretsInEnv } from '../secrets.ts';
 import type { CommandIO } from './io.ts';
-import { migrateCommand } from './migrate.ts';
-import { reportCommand } from './report.ts';
-import { retryFailedCommand } from './retry-failed.ts';
-import { rollbackCommand } from './rollback.ts';
-import { stageCommand } from './stage.ts';
-import { statusCommand } from './status.ts';
-import { verifyCommand } from './verify.ts';
 
 /**
  * argv → options → one command function. Nothing else happens here: each command is a plain function
  * taking its options and the outside world (CommandIO), which is how the tests call them.
+ *
+ * Each action imports its command's module only when it runs: the commands pull in bullmq, knex,
+ * cloudinary, express and bull-board, and `--help` or `status` must not wait for what they do not use.
+ * A new command is one more block below with its own `import('./<command>.ts')`.
  */
 
 const int = (name: string) => (v: string) => {
@@ -45,6 +36,7 @@ Exit codes: 0 done, nothing failed · 1 some records failed (or a check found a 
 export function buildProgram(io: CommandIO, done: (code: Promise<number>) => void): Command {
   const program = new Command('media-migrate')
     .description("Move a Django app's media library into Cloudinary and point its rows at the new assets.")
+    .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
@@ -68,7 +60,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .option('--json', 'print the final figures as one JSON object instead of the summary line')
     .addHelpText('after', '\nExample:\n  media-migrate migrate --sources sources.json --concurrency 32\n  media-migrate migrate --dry-run')
-    .action((o) => done(migrateCommand(o, io)));
+    .action((o) => done(import('./migrate.ts').then((m) => m.migrateCommand(o, io))));
 
   program
     .command('enqueue')
@@ -80,7 +72,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .option('--json', 'print one JSON object')
     .addHelpText('after', '\nExample:\n  media-migrate enqueue --sources sources.json && media-migrate worker --concurrency 32')
-    .action((o) => done(enqueueCommand(o, io)));
+    .action((o) => done(import('./enqueue.ts').then((m) => m.enqueueCommand(o, io))));
 
   program
     .command('stage')
@@ -100,14 +92,14 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
         'Example:\n  media-migrate stage --sources sources.json --concurrency 32 && media-migrate verify --batch 1\n' +
         '  # deploy MediaCloudinaryStorage, then:\n  media-migrate stage --sources sources.json && media-migrate migrate --sources sources.json',
     )
-    .action((o) => done(stageCommand(o, io)));
+    .action((o) => done(import('./stage.ts').then((m) => m.stageCommand(o, io))));
 
   program
     .command('worker')
     .description('process queued records until SIGTERM/SIGINT (run as many as you like)')
     .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
     .addHelpText('after', '\nExample:\n  media-migrate worker --concurrency 32')
-    .action((o) => done(workerCommand(o, io)));
+    .action((o) => done(import('./worker.ts').then((m) => m.workerCommand(o, io))));
 
   program
     .command('status')
@@ -115,7 +107,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .option('--json', 'print one JSON object: batch, kind, total, migrated, staged, notInPlace, missing, skipped, failed, pending, ...')
     .addHelpText('after', '\nExample:\n  media-migrate status --json | jq .failed')
-    .action((o) => done(statusCommand(o, io)));
+    .action((o) => done(import('./status.ts').then((m) => m.statusCommand(o, io))));
 
   program
     .command('retry-failed')
@@ -123,7 +115,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .option('--json', 'print one JSON object')
     .addHelpText('after', '\nExample:\n  media-migrate retry-failed --batch 3 && media-migrate migrate --batch 3')
-    .action((o) => done(retryFailedCommand(o, io)));
+    .action((o) => done(import('./retry-failed.ts').then((m) => m.retryFailedCommand(o, io))));
 
   program
     .command('rollback')
@@ -132,7 +124,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .option('--delete-assets', "also delete the batch's assets from Cloudinary (those no other batch uses)")
     .option('--json', 'print one JSON object')
     .addHelpText('after', '\nExample:\n  media-migrate rollback --batch 3 --delete-assets')
-    .action((o) => done(rollbackCommand(o, io)));
+    .action((o) => done(import('./rollback.ts').then((m) => m.rollbackCommand(o, io))));
 
   program
     .command('verify')
@@ -140,7 +132,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .option('--json', 'print one JSON object: batch, checked, ok, problems, adminCalls, findings')
     .addHelpText('after', '\nUses one Admin API call per 100 assets and a HEAD per asset on the delivery URL (not rate-limited).\nExample:\n  media-migrate verify --batch 3')
-    .action((o) => done(verifyCommand(o, io)));
+    .action((o) => done(import('./verify.ts').then((m) => m.verifyCommand(o, io))));
 
   program
     .command('report')
@@ -148,7 +140,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .addOption(new Option('--format <format>', 'csv or json (one array)').choices(['csv', 'json']).default('csv'))
     .addHelpText('after', '\nExample:\n  media-migrate report --batch 3 --format csv > batch-3.csv')
-    .action((o) => done(reportCommand(o, io)));
+    .action((o) => done(import('./report.ts').then((m) => m.reportCommand(o, io))));
 
   program
     .command('discover')
@@ -156,7 +148,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(new Option('--sample <n>', 'values sampled per column').argParser(int('--sample')).default(200))
     .option('--json', 'print only the JSON (no summary on stderr)')
     .addHelpText('after', '\nNeeds DATABASE_URL; MEDIA_ROOT (optional) lets it count the files it finds.\nExample:\n  media-migrate discover > sources.json && media-migrate migrate --sources sources.json --dry-run')
-    .action((o) => done(discoverCommand(o, io)));
+    .action((o) => done(import('./discover.ts').then((m) => m.discoverCommand(o, io))));
 
   program
     .command('demo')
@@ -172,7 +164,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
         'media_migrate_demo, never beside your own tables.\n' +
         'Example:\n  npx media-migrate demo\n  npx media-migrate demo --cutover\n  npx media-migrate demo --images 2000 --latency 250',
     )
-    .action((o) => done(demoCommand(o, io)));
+    .action((o) => done(import('./demo.ts').then((m) => m.demoCommand(o, io))));
 
   program
     .command('emulator')
@@ -180,7 +172,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(new Option('--port <n>', 'port').argParser(int('--port')).default(9443))
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .addHelpText('after', '\nExample:\n  media-migrate emulator --port 9443\n  CLOUDINARY_URL=cloudinary://123456789012345:emulator-secret@demo?upload_prefix=http://127.0.0.1:9443')
-    .action((o) => done(emulatorCommand(o, io)));
+    .action((o) => done(import('./emulator.ts').then((m) => m.emulatorCommand(o, io))));
 
   program
     .command('dashboard')
@@ -202,7 +194,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
         'Without DASHBOARD_PASSWORD it listens on loopback only, with a one-time password printed at start.\n' +
         'Example:\n  DASHBOARD_PASSWORD=change-me media-migrate dashboard --port 3000   # then open http://127.0.0.1:3000',
     )
-    .action((o) => done(dashboardCommand(o, io)));
+    .action((o) => done(import('./dashboard.ts').then((m) => m.dashboardCommand(o, io))));
 
   return program;
 }

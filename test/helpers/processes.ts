@@ -3,8 +3,10 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Env } from '../../src/config.ts';
+import { assertCompiled } from './compiled.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+let compiledChecked = false;
 
 export interface CliProcess {
   child: ChildProcess;
@@ -12,8 +14,12 @@ export interface CliProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `media-migrate <argv>` as a real process, the way a user or a container would. */
+/** Runs `media-migrate <argv>` as a real process (the compiled bin), the way a user or a container would. */
 export function spawnCli(argv: string[], env: Env, nodeArgs: string[] = []): CliProcess {
+  if (!compiledChecked) {
+    assertCompiled(ROOT);
+    compiledChecked = true;
+  }
   const child = spawn(process.execPath, [...nodeArgs, 'bin/media-migrate.js', ...argv], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,

@@ -1,8 +1,8 @@
 import { once } from 'node:events';
-import { println, type CommandIO } from '../src/cli/io.ts';
-import { setup } from '../src/cli/setup.ts';
-import { startRecordWorker } from '../src/record-worker.ts';
-import { openPipeline } from '../src/services.ts';
+import { startRecordWorker } from '../record-worker.ts';
+import { openPipeline } from '../services.ts';
+import { println, type CommandIO } from './io.ts';
+import { setup } from './setup.ts';
 
 export interface WorkerOptions {
   concurrency: number;

@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * `--help` and `status` start fast because the compiled CLI loads a command's modules only when that
+ * command runs. Timing it here would be flaky on a shared machine, so this checks the cause: what each
+ * entry loads before any dynamic import(), read from dist/ (npm test builds it) by following static imports.
+ */
+
+const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
+const STATIC = [/^import\s+(?:[\w$*{},\s]+?\s+from\s+)?['"]([^'"]+)['"]/gm, /^export\s+(?:[\w$*{},\s]+?\s+)?from\s+['"]([^'"]+)['"]/gm];
+
+/** The packages (not Node built-ins) a compiled module loads through its static imports, transitively. */
+function staticPackages(entry: string): Set<string> {
+  const packages = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const code = readFileSync(file, 'utf8');
+    for (const re of STATIC) {
+      for (const [, spec = ''] of code.matchAll(re)) {
+        if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
+        else if (!spec.startsWith('node:')) packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] ?? spec));
+      }
+    }
+  };
+  visit(join(DIST, entry));
+  return packages;
+}
+
+describe('what the CLI loads before a command runs', () => {
+  it('building the program (--help, --version) loads commander and nothing else', () => {
+    expect([...staticPackages('src/cli/main.js')]).toEqual(['commander']);
+  });
+
+  it('status loads the ledger (knex, zod, pino), not the queue, the uploader or the dashboard', () => {
+    const loaded = staticPackages('src/cli/status.js');
+    expect(loaded).toContain('knex');
+    for (const heavy of ['bullmq', 'ioredis', 'cloudinary', 'express', '@bull-board/api', '@bull-board/express', 'pino-pretty']) {
+      expect(loaded, `status loads ${heavy}`).not.toContain(heavy);
+    }
+  });
+
+  it('each command of the program imports its own module when it runs', () => {
+    const main = readFileSync(join(DIST, 'src/cli/main.js'), 'utf8');
+    for (const [, name] of main.matchAll(/\.command\('([\w-]+)'\)/g)) expect(main).toContain(`import("./${name}.js")`);
+  });
+});
