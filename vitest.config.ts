@@ -10,6 +10,7 @@ const CORE = [
   'test/bad-input.test.ts',
   'test/django.test.ts',
   'test/cutover.test.ts',
+  'test/scope.test.ts',
 ];
 
 export default defineConfig({

@@ -1,5 +1,6 @@
 import type { Batch, BatchKind, Ledger, SourceCounts } from './ledger.ts';
 import { sumCounts, type Counts } from './outcomes.ts';
+import { describeScope, isScoped, type BatchScope } from './scope.ts';
 
 export type BatchState = 'enqueuing' | 'running' | 'halted' | 'finished' | 'rolled_back';
 
@@ -9,6 +10,9 @@ export interface BatchStatus extends Counts {
   kind: BatchKind;
   /** For a migrate batch: the stage batch whose assets it writes into rows (null when none). */
   stageBatch: number | null;
+  /** What part of the library the batch covers (null: all of it), and in words. */
+  scope: BatchScope | null;
+  scopeText: string;
   state: BatchState;
   dryRun: boolean;
   store: string;
@@ -31,6 +35,8 @@ export async function batchStatus(ledger: Ledger, batch: Batch): Promise<BatchSt
     batch: batch.id,
     kind: batch.kind,
     stageBatch: batch.stageBatchId ?? null,
+    scope: isScoped(batch.scope) ? batch.scope : null,
+    scopeText: describeScope(batch.scope),
     ...counts,
     state: batchState(batch, counts),
     dryRun: batch.dryRun,

@@ -96,6 +96,22 @@ const migrations: Record<string, Knex.Migration> = {
       });
     },
   },
+  '0004_operator_control': {
+    // Canary and partial batches record their scope; a batch records a fingerprint of MEDIA_ROOT so
+    // a worker that cannot see the media refuses its jobs.
+    async up(db) {
+      await db.schema.alterTable(BATCHES, (t) => {
+        t.text('scope').nullable();
+        t.text('fingerprint').nullable();
+      });
+    },
+    async down(db) {
+      await db.schema.alterTable(BATCHES, (t) => {
+        t.dropColumn('fingerprint');
+        t.dropColumn('scope');
+      });
+    },
+  },
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -4,6 +4,8 @@ import { BATCHES, RECORDS, migrateLedger } from './ledger-migrations.ts';
 import { addCount, emptyCounts, type Counts, type FinalOutcome, Outcome, Reason } from './outcomes.ts';
 import type { CheckedSource, Source } from './sources.ts';
 import type { StoreMode } from './storage-convention.ts';
+import type { MediaFingerprint } from './media-fingerprint.ts';
+import { isScoped, type BatchScope } from './scope.ts';
 
 /**
  * The durable record of a migration, in the app's own database: one row per batch, one row per
@@ -21,6 +23,8 @@ export const BATCH_KINDS: readonly BatchKind[] = ['migrate', 'stage'];
 export interface BatchSpec {
   kind: BatchKind;
   sources: CheckedSource[];
+  /** What part of the library the batch covers; empty for all of it. */
+  scope?: BatchScope | undefined;
   store: StoreMode;
   dryRun: boolean;
   prefix: string;
@@ -29,6 +33,9 @@ export interface BatchSpec {
 
 export interface Batch extends BatchSpec {
   id: number;
+  scope: BatchScope;
+  /** A few of the batch's files as MEDIA_ROOT held them at enqueue time (relative path and size). */
+  fingerprint: MediaFingerprint | undefined;
   /** For a migrate batch: the stage batch whose placed assets it writes into rows instead of uploading. */
   stageBatchId: number | undefined;
   createdAt: Date;
@@ -99,6 +106,8 @@ function toBatch(r: Row): Batch {
     rolledBackAt: date(r.rolled_back_at),
     haltedReason: str(r.halted_reason),
     sources: JSON.parse(String(r.sources)) as CheckedSource[],
+    scope: r.scope ? (JSON.parse(String(r.scope)) as BatchScope) : {},
+    fingerprint: r.fingerprint ? (JSON.parse(String(r.fingerprint)) as MediaFingerprint) : undefined,
     store: String(r.store) as StoreMode,
     dryRun: Boolean(r.dry_run),
     prefix: String(r.prefix),
@@ -130,6 +139,11 @@ function toRecord(r: Row): LedgerRecord {
   };
 }
 
+/** An empty scope is stored as NULL, like the batches from before scopes existed. */
+function scopeColumn(scope: BatchScope | undefined): string | null {
+  return scope && isScoped(scope) ? JSON.stringify(scope) : null;
+}
+
 /** Outcomes a new attempt may overwrite. Anything else is final and a replayed job must keep it. */
 const OPEN = [Outcome.pending, Outcome.failed];
 
@@ -159,6 +173,7 @@ export class Ledger {
       .insert({
         kind: spec.kind,
         stage_batch_id: extra.stageBatchId ?? null,
+        scope: scopeColumn(spec.scope),
         sources: JSON.stringify(spec.sources),
         store: spec.store,
         dry_run: spec.dryRun,
@@ -193,8 +208,10 @@ export class Ledger {
    * rather than starting over. A batch is unfinished while its scan is incomplete or a record is pending.
    */
   async findResumable(spec: BatchSpec): Promise<Batch | undefined> {
+    const scope = scopeColumn(spec.scope);
     const rows = await this.db(BATCHES)
       .where({ kind: spec.kind, store: spec.store, dry_run: spec.dryRun, prefix: spec.prefix, tag: spec.tag, sources: JSON.stringify(spec.sources) })
+      .andWhere((w) => (scope === null ? w.whereNull('scope') : w.where('scope', scope)))
       .whereNull('rolled_back_at')
       .orderBy('id', 'desc')
       .limit(1);
@@ -209,6 +226,10 @@ export class Ledger {
   async latestStageBatch(prefix: string): Promise<Batch | undefined> {
     const r = await this.db(BATCHES).where({ kind: 'stage', prefix, dry_run: false }).whereNull('rolled_back_at').orderBy('id', 'desc').first();
     return r ? toBatch(r) : undefined;
+  }
+
+  async setFingerprint(batchId: number, fingerprint: MediaFingerprint): Promise<void> {
+    await this.db(BATCHES).where({ id: batchId }).update({ fingerprint: JSON.stringify(fingerprint) });
   }
 
   async markEnqueued(batchId: number): Promise<void> {

@@ -53,10 +53,13 @@ export async function* scanRows(
   source: Source,
   pageSize: number,
   withValues = false,
+  bounds: { pkFrom?: string | undefined; pkTo?: string | undefined } = {},
 ): AsyncGenerator<{ pk: unknown; value: string | undefined }[]> {
   let last: unknown = undefined;
   for (;;) {
     const q = db(source.table).select(withValues ? [source.pk, source.column] : [source.pk]).orderBy(source.pk).limit(pageSize);
+    if (bounds.pkFrom !== undefined) q.where(source.pk, '>=', bounds.pkFrom);
+    if (bounds.pkTo !== undefined) q.where(source.pk, '<=', bounds.pkTo);
     if (last !== undefined) q.where(source.pk, '>', last as Knex.Value);
     const rows = (await q) as Record<string, unknown>[];
     if (rows.length === 0) return;
@@ -135,15 +138,24 @@ export async function enqueueRecords(deps: EnqueueDeps, batch: Batch, _resumed: 
   return r.added;
 }
 
-/** The ledger rows of every row of the batch's sources, a page at a time, the next page read ahead. */
+/**
+ * The ledger rows of every row of the batch's sources within its scope, a page at a time, the next
+ * page read ahead. A limit counts over the whole batch: the sources in order, each by primary key.
+ */
 async function recordBatch(deps: EnqueueDeps, batch: Batch, pageSize: number): Promise<void> {
   const { ledger } = deps;
   const withValues = batch.stageBatchId !== undefined || batch.kind === 'stage';
+  let room = batch.scope.limit ?? Infinity;
   for (const source of batch.sources) {
-    const pages = scanRows(deps.db, source, pageSize, withValues);
+    if (room <= 0) break;
+    const pages = scanRows(deps.db, source, Math.min(pageSize, room), withValues, batch.scope);
     const read = readAhead(async () => {
+      if (room <= 0) return undefined;
       const page = await pages.next();
-      return page.done ? undefined : page.value;
+      if (page.done) return undefined;
+      const rows = page.value.slice(0, room);
+      room -= rows.length;
+      return rows;
     });
     for await (const rows of read) {
       if (batch.kind === 'stage') {

@@ -93,6 +93,9 @@ function renderStatus(s, throughput, queue) {
   $('#l-migrated').textContent = stage ? 'staged' : s.dryRun ? 'would migrate' : 'migrated';
   $('#sources-done').textContent = stage ? 'Staged' : 'Migrated';
   for (const th of document.querySelectorAll('.stage-only')) th.hidden = !stage;
+  const scope = $('#scope-note');
+  scope.hidden = !s.scope;
+  scope.textContent = s.scope ? `Scope: ${s.scopeText}. A batch without a scope continues with the rest.` : '';
   const note = $('#cutover-note');
   note.hidden = !stage && s.stageBatch == null;
   note.textContent = stage
@@ -260,7 +263,7 @@ function renderHistory() {
       const tr = el(
         'tr',
         { class: b === shown ? 'selected' : '' },
-        el('td', { text: `#${b.batch}${b.kind === 'stage' ? ' (stage)' : ''}${b.dryRun ? ' (dry run)' : ''}` }),
+        el('td', { text: `#${b.batch}${b.kind === 'stage' ? ' (stage)' : ''}${b.dryRun ? ' (dry run)' : ''}${b.scope ? ' (scoped)' : ''}` }),
         el('td', { text: when(b.createdAt) }),
         el('td', { text: b.state.replace('_', ' ') }),
         el('td', { class: 'n', text: n(figure(b, 'migrated')) }),

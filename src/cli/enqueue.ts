@@ -1,10 +1,11 @@
 import { ExitError } from '../errors.ts';
+import { describeScope, isScoped, type ScopeOptions } from '../scope.ts';
 import { enqueueBatch } from '../producer.ts';
 import { openDatabase, openQueue } from '../services.ts';
 import { println, type CommandIO } from './io.ts';
 import { batchSpec, setup } from './setup.ts';
 
-export interface EnqueueCommandOptions {
+export interface EnqueueCommandOptions extends ScopeOptions {
   sources?: string | undefined;
   store?: string | undefined;
   dryRun?: boolean | undefined;
@@ -26,12 +27,16 @@ export async function enqueueCommand(opts: EnqueueCommandOptions, io: CommandIO)
     const r = await enqueueBatch({ db, ledger, queue, redis: connection, logger, window }, spec, { batchId: opts.batch });
     const counts = await ledger.counts(r.batch.id);
     if (opts.json) {
-      println(io.stdout, JSON.stringify({ batch: r.batch.id, kind: r.batch.kind, resumed: r.resumed, enqueued: r.enqueued, ...counts }));
+      println(
+        io.stdout,
+        JSON.stringify({ batch: r.batch.id, kind: r.batch.kind, resumed: r.resumed, enqueued: r.enqueued, ...counts, scope: isScoped(r.batch.scope) ? r.batch.scope : null }),
+      );
     } else {
       println(
         io.stdout,
         `${r.resumed ? 'Resumed' : 'Created'} ${r.batch.kind === 'stage' ? 'stage ' : ''}batch ${r.batch.id}: ${r.enqueued} jobs enqueued, ${counts.pending} of ${counts.total} records pending. Start workers with: media-migrate worker`,
       );
+      if (isScoped(r.batch.scope)) println(io.stdout, `Batch ${r.batch.id} covers ${describeScope(r.batch.scope)}.`);
     }
     return 0;
   } finally {

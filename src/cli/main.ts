@@ -49,35 +49,55 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
   const storeOpt = () =>
     new Option('--store <mode>', 'what to write into the column: public_id (what django-cloudinary-storage stores) or url').choices(['public_id', 'url']).default('public_id');
   const batchOpt = () => new Option('--batch <id>', 'batch id (see status)').argParser(int('--batch'));
+  /** Canary and partial batches: the same four options on migrate, enqueue and stage. */
+  const scoped = (c: Command) =>
+    c
+      .addOption(new Option('--limit <n>', 'only the first N records of the batch overall (the sources in order, each by primary key): a canary').argParser(int('--limit')))
+      .addOption(
+        new Option('--only <table[.column]>', 'only this source (repeatable)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
+      )
+      .option('--pk-from <pk>', 'only primary keys from this one on (inclusive)')
+      .option('--pk-to <pk>', 'only primary keys up to this one (inclusive)');
+  const SCOPE_HELP =
+    '\nA scoped batch (--limit, --only, --pk-from/--pk-to) records its scope; status, the dashboard and report show it.\n' +
+    'A later batch without one continues with the rest: what the canary migrated is skipped as already_migrated.';
 
-  program
+  scoped(program
     .command('migrate')
     .description('enqueue every image record, process it with in-process workers, print the summary')
-    .addOption(sourcesOpt())
+    .addOption(sourcesOpt()))
     .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
     .option('--dry-run', 'classify every record; upload and write nothing')
     .addOption(storeOpt())
     .addOption(batchOpt())
     .option('--json', 'print the final figures as one JSON object instead of the summary line')
-    .addHelpText('after', '\nExample:\n  media-migrate migrate --sources sources.json --concurrency 32\n  media-migrate migrate --dry-run')
+    .addHelpText(
+      'after',
+      `${SCOPE_HELP}\nExample:\n  media-migrate migrate --sources sources.json --concurrency 32\n  media-migrate migrate --dry-run\n` +
+        '  media-migrate migrate --limit 10                      # a canary: ten files first\n' +
+        '  media-migrate migrate --only shop_bannerimage --pk-from 1 --pk-to 500',
+    )
     .action((o) => done(import('./migrate.ts').then((m) => m.migrateCommand(o, io))));
 
-  program
+  scoped(program
     .command('enqueue')
     .description('create (or resume) a batch and enqueue its records for workers elsewhere')
-    .addOption(sourcesOpt())
+    .addOption(sourcesOpt()))
     .addOption(storeOpt())
     .option('--dry-run', 'the workers will classify only')
     .option('--stage', 'a stage batch (see media-migrate stage --help): place files at their in-place ids, write no row')
     .addOption(batchOpt())
     .option('--json', 'print one JSON object')
-    .addHelpText('after', '\nExample:\n  media-migrate enqueue --sources sources.json && media-migrate worker --concurrency 32')
+    .addHelpText(
+      'after',
+      `${SCOPE_HELP}\nExample:\n  media-migrate enqueue --sources sources.json && media-migrate worker --concurrency 32\n  media-migrate enqueue --limit 100 --dry-run`,
+    )
     .action((o) => done(import('./enqueue.ts').then((m) => m.enqueueCommand(o, io))));
 
-  program
+  scoped(program
     .command('stage')
     .description('zero-downtime cutover, step 1: upload every file where the switched storage will look for it (its in-place id); write no row')
-    .addOption(sourcesOpt())
+    .addOption(sourcesOpt()))
     .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
     .addOption(batchOpt())
     .option('--json', 'print one JSON object: batch, kind, staged, notInPlace, missing, skipped, failed, notInPlaceRecords, ...')
@@ -89,6 +109,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
         'too_long, unknown_format, collision, occupied), missing, skipped or failed. Run it again right before the\n' +
         'switch: it uploads only what was added or changed. Staged assets get MEDIA_TAG only once `migrate` writes\n' +
         'their id into the row, so deleteorphanedmedia never sees them before.\n' +
+        `${SCOPE_HELP}\n` +
         'Example:\n  media-migrate stage --sources sources.json --concurrency 32 && media-migrate verify --batch 1\n' +
         '  # deploy MediaCloudinaryStorage, then:\n  media-migrate stage --sources sources.json && media-migrate migrate --sources sources.json',
     )

@@ -1,11 +1,12 @@
 import { summaryLine } from '../outcomes.ts';
+import { describeScope, isScoped, type ScopeOptions } from '../scope.ts';
 import { runBatch } from '../run-batch.ts';
 import { openDatabase, openPipeline } from '../services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
 import { batchSpec, setup } from './setup.ts';
 
-export interface MigrateOptions {
+export interface MigrateOptions extends ScopeOptions {
   sources?: string | undefined;
   concurrency: number;
   dryRun?: boolean | undefined;
@@ -51,6 +52,7 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
           ...counts,
           halted: result.halted ?? null,
           interrupted: result.interrupted,
+          scope: isScoped(batch.scope) ? batch.scope : null,
           ...(rewrite
             ? { stageBatch: batch.stageBatchId, inPlace: rewrite.inPlace, rewrittenFirst: rewrite.rewrittenFirst, exposedSeconds: rewrite.exposedMs === null ? null : rewrite.exposedMs / 1000 }
             : {}),
@@ -69,6 +71,9 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
     if (!opts.json) {
       println(io.stdout, summaryLine(counts, { dryRun: batch.dryRun }));
       if (rewrite) println(io.stdout, rewriteLine(batch.stageBatchId!, rewrite));
+      if (isScoped(batch.scope)) {
+        println(io.stderr, `Batch ${batch.id} covered ${describeScope(batch.scope)}; run migrate without a scope for the rest (what this one migrated is skipped).`);
+      }
       if (counts.failed > 0) {
         println(io.stderr, `See the failures: media-migrate status --batch ${batch.id}; re-run them: media-migrate retry-failed --batch ${batch.id}`);
       }

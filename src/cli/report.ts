@@ -1,7 +1,8 @@
 import { ExitError } from '../errors.ts';
 import { reportCsv, reportJson } from '../report.ts';
 import { openDatabase } from '../services.ts';
-import type { CommandIO } from './io.ts';
+import { describeScope } from '../scope.ts';
+import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
 import { resolveBatch } from './status.ts';
 
@@ -17,6 +18,8 @@ export async function reportCommand(opts: ReportOptions, io: CommandIO): Promise
   try {
     const { ledger } = await openDatabase(config.database, res, logger);
     const batch = await resolveBatch(ledger, opts.batch);
+    // What the batch covered, beside the export (stdout stays the file itself).
+    println(io.stderr, `Batch ${batch.id} (${batch.kind}${batch.dryRun ? ', dry run' : ''}) covered ${describeScope(batch.scope)}.`);
     const lines = opts.format === 'csv' ? reportCsv(ledger, batch.id) : reportJson(ledger, batch.id);
     for await (const chunk of lines) {
       // Respect back-pressure: a million records piped into `head` must not pile up in memory.

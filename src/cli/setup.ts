@@ -6,6 +6,7 @@ import { Resources } from '../resources.ts';
 import { checkSources, defaultSources, loadSourcesFile } from '../sources.ts';
 import { STORE_MODES, type StoreMode } from '../storage-convention.ts';
 import { ExitError } from '../errors.ts';
+import { applyOnly, scopeFrom, type ScopeOptions } from '../scope.ts';
 import { loggerFor, type CommandIO } from './io.ts';
 
 /** The first steps every command shares: settings, logger, and a place to register what it opens. */
@@ -25,12 +26,14 @@ export function parseStore(value: string | undefined): StoreMode {
 export async function batchSpec(
   db: Knex,
   config: Config<'database'>,
-  opts: { sources?: string | undefined; store?: string | undefined; dryRun?: boolean | undefined; kind?: BatchKind | undefined },
+  opts: { sources?: string | undefined; store?: string | undefined; dryRun?: boolean | undefined; kind?: BatchKind | undefined } & ScopeOptions,
 ): Promise<BatchSpec> {
   const sources = opts.sources ? await loadSourcesFile(opts.sources) : defaultSources(config.storage.appLabel);
+  const scope = scopeFrom(opts);
   return {
     kind: opts.kind ?? 'migrate',
-    sources: await checkSources(db, sources),
+    sources: await checkSources(db, applyOnly(sources, scope.only)),
+    scope,
     store: parseStore(opts.store),
     dryRun: Boolean(opts.dryRun),
     prefix: config.storage.prefix,

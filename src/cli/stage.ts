@@ -1,12 +1,13 @@
 import { recordLabel } from '../record-steps.ts';
 import { Outcome, stagedLine } from '../outcomes.ts';
+import { describeScope, isScoped, type ScopeOptions } from '../scope.ts';
 import { runBatch } from '../run-batch.ts';
 import { openDatabase, openPipeline } from '../services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
 import { batchSpec, setup } from './setup.ts';
 
-export interface StageOptions {
+export interface StageOptions extends ScopeOptions {
   sources?: string | undefined;
   concurrency: number;
   batch?: number | undefined;
@@ -24,7 +25,7 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
     const database = await openDatabase(config.database, res, logger);
-    const spec = await batchSpec(database.db, config, { sources: opts.sources, kind: 'stage' });
+    const spec = await batchSpec(database.db, config, { ...opts, kind: 'stage' });
     const deps = await openPipeline(config, res, logger, database);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(deps, spec, {
@@ -46,6 +47,7 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
           ...counts,
           halted: result.halted ?? null,
           interrupted: result.interrupted,
+          scope: isScoped(batch.scope) ? batch.scope : null,
           notInPlaceRecords: notInPlace.map((r) => ({ table: r.table, column: r.column, pk: r.pk, value: r.oldValue ?? null, publicId: r.publicId ?? null, reason: r.reason ?? null, detail: r.detail ?? null })),
         }),
       );
@@ -65,6 +67,7 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
         println(io.stdout, `Not in place (${notInPlace.length}): once the storage is switched these rows point at nothing until \`migrate\` rewrites them, which it does first:`);
         for (const r of notInPlace) println(io.stdout, `  ${recordLabel(r)}  ${JSON.stringify(r.oldValue ?? '')}  ${r.reason ?? ''}  ${r.detail ?? ''}`.trimEnd());
       }
+      if (isScoped(batch.scope)) println(io.stderr, `Batch ${batch.id} covered ${describeScope(batch.scope)}.`);
       println(io.stderr, `Next: media-migrate verify --batch ${batch.id} (proves that switching now serves every staged row), deploy MediaCloudinaryStorage,`);
       println(io.stderr, `      run media-migrate stage again (it places only what was added or changed), then media-migrate migrate.`);
       println(io.stderr, `      Back out: media-migrate rollback --batch ${batch.id} --delete-assets (before the switch, or after switching back).`);

@@ -27,6 +27,7 @@ function render(s: BatchStatus): string[] {
     ? `  staged ${s.staged}   not in place ${s.notInPlace}   missing ${s.missing}   skipped ${s.skipped}   failed ${s.failed}   pending ${s.pending}   (total ${s.total})`
     : `  migrated ${s.migrated}   missing ${s.missing}   skipped ${s.skipped}   failed ${s.failed}   pending ${s.pending}   (total ${s.total})`;
   const lines = [head, figures];
+  if (s.scope) lines.push(`  scope: ${s.scopeText}`);
   if (s.haltedReason) lines.push(`  halted: ${s.haltedReason}`);
   if (s.sources.length > 0) {
     const w = Math.max(6, ...s.sources.map((x) => `${x.table}.${x.column}`.length));
