@@ -117,6 +117,7 @@ export function createDashboardApp(deps: DashboardDeps): DashboardApp {
   app.get('/api/batches/:id', route(batches.get));
   app.get('/api/batches/:id/records', route(batches.records));
   app.get('/api/batches/:id/records.csv', route(batches.csv));
+  app.get('/api/batches/:id/reasons', route(batches.reasons));
   app.post('/api/batches/:id/retry-failed', route(actions.retry));
   app.post('/api/batches/:id/dry-run', route(actions.dryRun));
   app.get('/healthz', route(healthHandler(deps)));

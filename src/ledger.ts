@@ -598,9 +598,32 @@ export class Ledger {
 
   /** Puts failed records back to pending and says how many, for `retry-failed`. */
   async reopenFailed(batchId: number): Promise<number> {
-    return this.db(RECORDS)
-      .where({ batch_id: batchId, outcome: Outcome.failed })
-      .update({ outcome: Outcome.pending, finished_at: null, updated_at: this.db.fn.now() });
+    return (await this.reopenWhere(batchId, { outcomes: [Outcome.failed] })).reduce((a, g) => a + g.count, 0);
+  }
+
+  /**
+   * Puts the records of a batch with these outcomes (and, if given, reasons) back to pending, and
+   * says how many of each outcome and reason it reopened.
+   */
+  async reopenWhere(batchId: number, filter: { outcomes: readonly Outcome[]; reasons?: readonly string[] }): Promise<{ outcome: string; reason: string; count: number }[]> {
+    return this.db.transaction(async (trx) => {
+      if (dialectOf(trx) === 'sqlite') await claimSqliteWriteLock(trx, BATCHES, { id: batchId });
+      const which = (q: Knex.QueryBuilder) => {
+        q.where({ batch_id: batchId }).whereIn('outcome', [...filter.outcomes]);
+        if (filter.reasons && filter.reasons.length > 0) q.whereIn('reason', [...filter.reasons]);
+        return q;
+      };
+      const groups = (await which(trx(RECORDS)).select('outcome', 'reason').count({ n: '*' }).groupBy('outcome', 'reason')) as Row[];
+      if (groups.length === 0) return [];
+      await which(trx(RECORDS)).update({ outcome: Outcome.pending, finished_at: null, updated_at: trx.fn.now() });
+      return groups.map((g) => ({ outcome: String(g.outcome), reason: String(g.reason ?? ''), count: Number(g.n) }));
+    });
+  }
+
+  /** How many records of a batch ended with each reason of one outcome, the most frequent first. */
+  async reasonCounts(batchId: number, outcome: Outcome): Promise<{ reason: string; count: number }[]> {
+    const rows = (await this.db(RECORDS).where({ batch_id: batchId, outcome }).select('reason').count({ n: '*' }).groupBy('reason')) as Row[];
+    return rows.map((r) => ({ reason: String(r.reason ?? ''), count: Number(r.n) })).sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
   }
 
   /** Ends every pending record of a batch as skipped/cancelled; a job that runs later replays that. */

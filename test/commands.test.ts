@@ -4,7 +4,7 @@ import { checkSources, defaultSources } from '../src/sources.ts';
 import { createCloudinaryUploader } from '../src/uploader.ts';
 import { createQueue, redisConnection } from '../src/queue.ts';
 import { createHarness, type Harness } from './helpers/harness.ts';
-import { pngBytes } from './helpers/images.ts';
+import { largePngBytes, pngBytes } from './helpers/images.ts';
 
 let h: Harness;
 beforeEach(async () => {
@@ -83,12 +83,44 @@ describe('retry-failed', () => {
     await h.db('media_migrate_records').whereIn('pk', ['3', '4', '5']).update({ outcome: 'missing', reason: 'not_found' });
 
     const r = await h.run(['retry-failed', '--json']);
-    expect(JSON.parse(r.stdout)).toEqual({ batch: 1, requeued: 2 });
+    expect(JSON.parse(r.stdout)).toEqual({ batch: 1, requeued: 2, byOutcome: { failed: 2 }, byReason: { retries_exhausted: 2 } });
     const again = await h.run(['migrate', '--batch', '1']);
     expect(again.code).toBe(0);
     const s = JSON.parse((await h.run(['status', '--json'])).stdout);
     expect(s).toMatchObject({ migrated: 2, missing: 3, failed: 0, pending: 0 });
     expect(h.emulator.stats().created).toBe(2);
+  });
+});
+
+describe('retry-failed by reason and by outcome', () => {
+  it('re-queues exactly the records of one reason, or the missing ones once their files are back', async () => {
+    await seed(3);
+    await h.file('p/big.png', largePngBytes(40_000, 7));
+    await h.db('shop_productimages').insert([{ image: 'p/big.png' }, { image: 'p/gone-1.png' }, { image: 'p/gone-2.png' }]);
+    h.emulator.setFaults({ errorRate: 1 });
+    const first = await h.run(['migrate', '--json'], { env: { JOB_ATTEMPTS: '1', MAX_FILE_BYTES: '20000' } });
+    expect(JSON.parse(first.stdout)).toMatchObject({ failed: 4, missing: 2 });
+    h.emulator.setFaults({ errorRate: 0 });
+
+    const bad = await h.run(['retry-failed', '--reason', 'timeouts']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('media-migrate: --reason timeouts: no such reason');
+    expect((await h.run(['retry-failed', '--outcome', 'skipped'])).stderr.trim()).toBe('media-migrate: --outcome skipped: expected failed or missing');
+
+    const r = await h.run(['retry-failed', '--reason', 'retries_exhausted', '--json']);
+    expect(JSON.parse(r.stdout)).toEqual({ batch: 1, requeued: 3, byOutcome: { failed: 3 }, byReason: { retries_exhausted: 3 } });
+    expect((await h.run(['migrate', '--batch', '1', '--json'])).code).toBe(1);
+    expect(JSON.parse((await h.run(['status', '--json'])).stdout)).toMatchObject({ migrated: 3, failed: 1, missing: 2 });
+    // The too-large file kept its outcome: only the reason asked for ran again.
+    expect((await h.db('media_migrate_records').where({ batch_id: 1, outcome: 'failed' })).map((x) => x.reason)).toEqual(['too_large']);
+
+    // The files come back: the missing records run again and migrate.
+    await h.file('p/gone-1.png', pngBytes(5, 5, 91));
+    await h.file('p/gone-2.png', pngBytes(5, 5, 92));
+    const m = await h.run(['retry-failed', '--outcome', 'missing']);
+    expect(m.stdout).toContain('Re-queued 2 missing records of batch 1 (2 not_found)');
+    await h.run(['migrate', '--batch', '1'], { env: { MAX_FILE_BYTES: '20000' } });
+    expect(JSON.parse((await h.run(['status', '--json'])).stdout)).toMatchObject({ migrated: 5, failed: 1, missing: 0, pending: 0 });
   });
 });
 

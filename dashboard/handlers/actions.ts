@@ -1,10 +1,11 @@
 import type { BatchSpec } from '../../src/ledger.ts';
 import { enqueueBatch } from '../../src/producer.ts';
-import { retryFailed } from '../../src/requeue.ts';
+import { Outcome, Reason } from '../../src/outcomes.ts';
+import { retryRecords, type RetryFilter } from '../../src/requeue.ts';
 import type { WindowDeps } from '../../src/queue-window.ts';
 import type { DashboardDeps } from '../deps.ts';
 import { findBatch } from '../figures.ts';
-import { HttpStatus, ok, type Handler } from '../http.ts';
+import { HttpError, HttpStatus, ok, type Handler } from '../http.ts';
 
 /**
  * The two things the page can change, each through the same library call as its CLI command. Both
@@ -24,6 +25,16 @@ export function windowOf(deps: DashboardDeps): WindowDeps {
   };
 }
 
+const KNOWN_REASONS = new Set<string>(Object.values(Reason));
+
+/** One reason and one outcome at most from the query: what a button on the page asks for. */
+function retryFilterOf(reason: string | undefined, outcome: string | undefined): RetryFilter {
+  const o = outcome ?? Outcome.failed;
+  if (o !== Outcome.failed && o !== Outcome.missing) throw new HttpError(HttpStatus.badRequest, 'outcome: expected failed or missing');
+  if (reason !== undefined && !KNOWN_REASONS.has(reason)) throw new HttpError(HttpStatus.badRequest, `reason: no such reason "${reason}"`);
+  return { outcomes: [o], ...(reason !== undefined ? { reasons: [reason] } : {}) };
+}
+
 const noWorker = (workers: number | null) =>
   workers === 0 ? ' No worker is connected: start one with `media-migrate worker`, or nothing will run.' : '';
 
@@ -31,17 +42,22 @@ export function actionHandlers(deps: DashboardDeps) {
   const { ledger, queue, logger } = deps;
   const workers = () => queue.getWorkersCount().catch(() => null);
 
-  /** POST /api/batches/:id/retry-failed — what `media-migrate retry-failed --batch ID` does. */
+  /**
+   * POST /api/batches/:id/retry-failed[?reason=R][&outcome=missing] — what `media-migrate retry-failed
+   * --batch ID [--reason R] [--outcome missing]` does.
+   */
   const retry: Handler = async (req) => {
     const batch = await findBatch(ledger, req.params.id);
-    const requeued = await retryFailed(windowOf(deps), batch.id);
+    const filter = retryFilterOf(req.query.reason, req.query.outcome);
+    const r = await retryRecords(windowOf(deps), batch.id, filter);
     const w = await workers();
-    logger.info({ batch: batch.id, requeued }, 'dashboard: retry failed');
+    logger.info({ batch: batch.id, requeued: r.requeued, ...filter }, 'dashboard: retry');
+    const what = `${filter.outcomes[0]}${filter.reasons ? ` (${filter.reasons[0]})` : ''}`;
     const message =
-      requeued === 0
-        ? `Batch ${batch.id} has no failed records.`
-        : `Re-queued ${requeued} failed record${requeued === 1 ? '' : 's'} of batch ${batch.id}.${noWorker(w)}`;
-    return ok({ batch: batch.id, requeued, workers: w, message });
+      r.requeued === 0
+        ? `Batch ${batch.id} has no ${what} records.`
+        : `Re-queued ${r.requeued} ${what} record${r.requeued === 1 ? '' : 's'} of batch ${batch.id}.${noWorker(w)}`;
+    return ok({ batch: batch.id, requeued: r.requeued, byOutcome: r.byOutcome, byReason: r.byReason, workers: w, message });
   };
 
   /**

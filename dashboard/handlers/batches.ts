@@ -74,5 +74,12 @@ export function batchHandlers(deps: DashboardDeps) {
     return { status: HttpStatus.ok, csv: reportCsv(deps.ledger, batch.id, outcome), filename: `media-migrate-batch-${batch.id}-${outcome}.csv` };
   };
 
-  return { list, get, summary, records, csv };
+  /** GET /api/batches/:id/reasons?outcome=failed — how many records ended with each reason, the most frequent first. */
+  const reasons: Handler = async (req) => {
+    const batch = await findBatch(ledger, req.params.id);
+    const outcome = outcomeParam(req.query.outcome);
+    return ok({ batch: batch.id, outcome, reasons: await ledger.reasonCounts(batch.id, outcome) });
+  };
+
+  return { list, get, summary, records, csv, reasons };
 }

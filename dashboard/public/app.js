@@ -15,6 +15,7 @@ const state = {
   current: null, // BatchStatus of what is shown
   pages: { failed: 1, missing: 1, not_in_place: 1 },
   listKey: { failed: '', missing: '', not_in_place: '' },
+  reasonsKey: '',
   history: [], // the batches table, refreshed every 10 s
   historyAt: 0,
   inFlight: false,
@@ -240,6 +241,36 @@ async function loadList(outcome, force = false) {
   $('.next', pager).disabled = page.page >= page.pages;
 }
 
+/** The failed records grouped by reason, each with its own "Retry these". */
+async function loadReasons(force = false) {
+  const s = state.current;
+  if (!s) return;
+  const key = `${s.batch}:${s.failed}`;
+  if (!force && key === state.reasonsKey) return;
+  state.reasonsKey = key;
+  const list = $('#failed-reasons');
+  if (s.failed === 0) return list.replaceChildren();
+  const { reasons } = await api(`api/batches/${s.batch}/reasons?outcome=failed`);
+  list.replaceChildren(
+    ...reasons.map((r) => {
+      const li = el('li', {}, el('strong', { text: r.reason || '(none)' }), el('span', { class: 'n', text: n(r.count) }));
+      if (!state.session.readOnly) {
+        const b = el('button', { type: 'button', class: 'retry-reason', 'data-reason': r.reason, text: 'Retry these' });
+        b.addEventListener('click', (e) =>
+          act(
+            e.currentTarget,
+            (cur) => `Re-queue the ${n(r.count)} records of batch ${cur.batch} that failed with ${r.reason}? Workers will try them again.`,
+            (cur) => `api/batches/${cur.batch}/retry-failed?reason=${encodeURIComponent(r.reason)}`,
+            (x) => x.message,
+          ),
+        );
+        li.append(b);
+      }
+      return li;
+    }),
+  );
+}
+
 async function loadHistory() {
   const { batches } = await api('api/batches?limit=50');
   state.history = batches;
@@ -288,7 +319,8 @@ async function tick(force = false) {
       $('#dry-run-start').disabled = false;
       const changedBatch = state.current?.batch !== o.status.batch;
       renderStatus(o.status, o.throughput, o.queue);
-      await Promise.all(LISTS.map((outcome) => loadList(outcome, changedBatch)));
+      await Promise.all([...LISTS.map((outcome) => loadList(outcome, changedBatch)), loadReasons(changedBatch)]);
+      $('#retry-missing').hidden = state.session.readOnly || o.status.missing === 0;
       if (changedBatch || Date.now() - state.historyAt > 10_000) await loadHistory();
       else renderHistory();
     }
@@ -357,6 +389,14 @@ async function start() {
       e.currentTarget,
       (s) => `Re-queue the ${n(s.failed)} failed records of batch ${s.batch}? Workers will try them again.`,
       (s) => `api/batches/${s.batch}/retry-failed`,
+      (r) => r.message,
+    ),
+  );
+  $('#retry-missing').addEventListener('click', (e) =>
+    act(
+      e.currentTarget,
+      (s) => `Re-queue the ${n(s.missing)} missing records of batch ${s.batch}? Do it once the files are back under MEDIA_ROOT.`,
+      (s) => `api/batches/${s.batch}/retry-failed?outcome=missing`,
       (r) => r.message,
     ),
   );

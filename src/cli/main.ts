@@ -130,12 +130,20 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addHelpText('after', '\nExample:\n  media-migrate status --json | jq .failed')
     .action((o) => done(import('./status.ts').then((m) => m.statusCommand(o, io))));
 
+  const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
   program
     .command('retry-failed')
-    .description('re-queue exactly the failed records of a batch')
+    .description('re-queue exactly the failed records of a batch (or only some reasons, or the missing ones)')
     .addOption(batchOpt())
-    .option('--json', 'print one JSON object')
-    .addHelpText('after', '\nExample:\n  media-migrate retry-failed --batch 3 && media-migrate migrate --batch 3')
+    .addOption(new Option('--reason <reason>', 'only records that ended with this reason (repeatable): retries_exhausted, cloudinary_rejected, too_large, ...').argParser(collect))
+    .addOption(new Option('--outcome <outcome>', 'failed (the default) or missing, e.g. once the files are restored (repeatable)').argParser(collect))
+    .option('--json', 'print one JSON object: batch, requeued, byOutcome, byReason')
+    .addHelpText(
+      'after',
+      '\nExample:\n  media-migrate retry-failed --batch 3 && media-migrate migrate --batch 3\n' +
+        '  media-migrate retry-failed --reason retries_exhausted          # just the timeouts and 5xx\n' +
+        '  media-migrate retry-failed --outcome missing --json            # after restoring the files',
+    )
     .action((o) => done(import('./retry-failed.ts').then((m) => m.retryFailedCommand(o, io))));
 
   program
