@@ -11,6 +11,7 @@ const CORE = [
   'test/django.test.ts',
   'test/cutover.test.ts',
   'test/scope.test.ts',
+  'test/find.test.ts',
 ];
 
 export default defineConfig({

@@ -304,6 +304,31 @@ export function loadConfig<S extends Section>(env: Env, needs: readonly S[], cwd
   };
 }
 
+/**
+ * Where assets are delivered, for links to them (`find`, the dashboard): the cloud name and the CDN's
+ * origin (the API's own for an emulator). Read from CLOUDINARY_URL or CLOUD_NAME when given, never the
+ * secret; undefined when neither is set, so commands that only read the ledger still run without it.
+ */
+export function deliveryTarget(env: Env): { cloudName: string; origin: string } | undefined {
+  const url = env.CLOUDINARY_URL?.trim();
+  if (url) {
+    try {
+      const c = parseCloudinaryUrl(url);
+      const prefix = c.uploadPrefix ?? 'https://api.cloudinary.com';
+      return { cloudName: c.cloudName, origin: prefix === 'https://api.cloudinary.com' ? 'https://res.cloudinary.com' : prefix };
+    } catch {
+      return undefined;
+    }
+  }
+  const cloudName = env.CLOUD_NAME ?? env.CLOUDINARY_CLOUD_NAME;
+  return cloudName ? { cloudName, origin: 'https://res.cloudinary.com' } : undefined;
+}
+
+/** The delivery URL of an asset (its original, no transformation). */
+export function assetUrl(target: { cloudName: string; origin: string }, publicId: string): string {
+  return `${target.origin}/${target.cloudName}/image/upload/${publicId.split('/').map(encodeURIComponent).join('/')}`;
+}
+
 /** The dashboard's own settings; only `media-migrate dashboard` reads them. */
 export interface DashboardConfig {
   /** Basic-auth user name (`DASHBOARD_USER`, default `admin`). */

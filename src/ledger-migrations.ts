@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { dialectOf } from './db.ts';
 
 /**
  * The ledger's schema, versioned with knex's migrator. Names start with `media_migrate_` so they cannot
@@ -112,7 +113,48 @@ const migrations: Record<string, Knex.Migration> = {
       });
     },
   },
+  '0005_search': {
+    // Finding a record by a piece of its path or public_id over a million rows: trigram indexes on
+    // PostgreSQL (pg_trgm, a trusted extension since PostgreSQL 13). Where the extension cannot be
+    // had (no privilege), or on MySQL and SQLite, the search is a scan: slower, still right.
+    async up(db) {
+      if (dialectOf(db) !== 'pg') return;
+      const schema = await trigramSchema(db);
+      if (!schema) return;
+      await db.raw(`create index if not exists media_migrate_records_old_value_trgm on ?? using gin (old_value ${schema}.gin_trgm_ops)`, [RECORDS]);
+      await db.raw(`create index if not exists media_migrate_records_public_id_trgm on ?? using gin (public_id ${schema}.gin_trgm_ops)`, [RECORDS]);
+    },
+    async down(db) {
+      if (dialectOf(db) !== 'pg') return;
+      await db.raw('drop index if exists media_migrate_records_old_value_trgm');
+      await db.raw('drop index if exists media_migrate_records_public_id_trgm');
+    },
+  },
 };
+
+/**
+ * The schema pg_trgm lives in, creating it in `public` when it is available and we may; undefined
+ * when it cannot be had. Created in a savepoint: a refusal must not abort the migration.
+ */
+async function trigramSchema(db: Knex): Promise<string | undefined> {
+  const find = async () => {
+    const r = (await db.raw(`select n.nspname as schema from pg_extension e join pg_namespace n on n.oid = e.extnamespace where e.extname = 'pg_trgm'`)) as {
+      rows: { schema: string }[];
+    };
+    return r.rows[0]?.schema;
+  };
+  const found = await find();
+  if (found) return `"${found.replace(/"/g, '""')}"`;
+  try {
+    await db.transaction(async (sp) => {
+      await sp.raw('create extension if not exists pg_trgm with schema public');
+    });
+  } catch {
+    // No privilege, or not installed on the server: the search scans instead.
+  }
+  const created = await find();
+  return created ? `"${created.replace(/"/g, '""')}"` : undefined;
+}
 
 export const migrationSource: Knex.MigrationSource<string> = {
   async getMigrations() {

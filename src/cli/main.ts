@@ -172,6 +172,20 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .action((o) => done(import('./report.ts').then((m) => m.reportCommand(o, io))));
 
   program
+    .command('find')
+    .argument('<query>', 'a table, table:pk, or a piece of a path or public_id')
+    .description('find any record of any batch, with its history: every batch that touched it, its outcome, reason, attempts, values and asset')
+    .addOption(new Option('--limit <n>', 'records per page').argParser(int('--limit')).default(20))
+    .addOption(new Option('--before <cursor>', 'the next page (printed at the end of the previous one)').argParser(int('--before')))
+    .option('--json', 'print one JSON object: query, kind, records (each with its history), next')
+    .addHelpText(
+      'after',
+      '\nExit 0 when something was found, 1 when nothing was. With CLOUDINARY_URL (or CLOUD_NAME) set, each asset comes with its URL.\n' +
+        'Example:\n  media-migrate find shop_productimages:4711\n  media-migrate find "products/2024/shoe"\n  media-migrate find media/products/shoe_k3x9q2 --json',
+    )
+    .action((q: string, o) => done(import('./find.ts').then((m) => m.findCommand(q, o, io))));
+
+  program
     .command('discover')
     .description("propose a sources file for a Django database: text columns whose values look like image paths under MEDIA_ROOT")
     .addOption(new Option('--sample <n>', 'values sampled per column').argParser(int('--sample')).default(200))
