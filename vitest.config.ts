@@ -12,6 +12,7 @@ const CORE = [
   'test/cutover.test.ts',
   'test/scope.test.ts',
   'test/find.test.ts',
+  'test/media-guard.test.ts',
 ];
 
 export default defineConfig({

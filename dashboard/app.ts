@@ -11,6 +11,7 @@ import type { DashboardDeps } from './deps.ts';
 import { actionHandlers } from './handlers/actions.ts';
 import { batchHandlers } from './handlers/batches.ts';
 import { healthHandler } from './handlers/health.ts';
+import { recordHandlers } from './handlers/records.ts';
 import { HttpError, HttpStatus, type DashboardRequest, type Handler } from './http.ts';
 import { createMetrics } from './metrics.ts';
 
@@ -56,6 +57,7 @@ export function createDashboardApp(deps: DashboardDeps): DashboardApp {
   const metrics = createMetrics(deps);
   const batches = batchHandlers(deps);
   const actions = actionHandlers(deps);
+  const records = recordHandlers(deps);
 
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -118,6 +120,7 @@ export function createDashboardApp(deps: DashboardDeps): DashboardApp {
   app.get('/api/batches/:id/records', route(batches.records));
   app.get('/api/batches/:id/records.csv', route(batches.csv));
   app.get('/api/batches/:id/reasons', route(batches.reasons));
+  app.get('/api/records', route(records.search));
   app.post('/api/batches/:id/retry-failed', route(actions.retry));
   app.post('/api/batches/:id/dry-run', route(actions.dryRun));
   app.get('/healthz', route(healthHandler(deps)));

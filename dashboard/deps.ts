@@ -22,6 +22,8 @@ export interface DashboardDeps {
   redis: Redis;
   /** QUEUE_PREFIX: where the workers keep their counters. */
   prefix: string;
+  /** Where assets are delivered (from CLOUDINARY_URL's cloud name, no secret), for links; none when unset. */
+  delivery?: { cloudName: string; origin: string } | undefined;
   /** QUEUE_WINDOW and LOCK_DURATION_MS: how the actions hand records to the queue (default 10,000 / 30 s). */
   window?: { size: number; inFlightMs: number };
   logger: Logger;

@@ -620,6 +620,15 @@ export class Ledger {
     });
   }
 
+  /** Puts these missing records of a batch back to pending (a worker that could not see the media marked them). */
+  async reopenMissing(batchId: number, refs: readonly Omit<RecordRef, 'batchId'>[]): Promise<number> {
+    if (refs.length === 0) return 0;
+    return this.db(RECORDS)
+      .where({ batch_id: batchId, outcome: Outcome.missing })
+      .whereIn(['source_table', 'source_column', 'pk'], refs.map((r) => [r.table, r.column, r.pk]))
+      .update({ outcome: Outcome.pending, reason: null, finished_at: null, updated_at: this.db.fn.now() });
+  }
+
   /** How many records of a batch ended with each reason of one outcome, the most frequent first. */
   async reasonCounts(batchId: number, outcome: Outcome): Promise<{ reason: string; count: number }[]> {
     const rows = (await this.db(RECORDS).where({ batch_id: batchId, outcome }).select('reason').count({ n: '*' }).groupBy('reason')) as Row[];

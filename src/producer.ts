@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { ExitError } from './errors.ts';
 import type { Batch, BatchSpec, Ledger, RecordRef } from './ledger.ts';
 import { jobIdFor, toJobData, type RecordQueue } from './queue.ts';
+import { takeFingerprint } from './media-guard.ts';
 import { refillWindow, type WindowDeps } from './queue-window.ts';
 import { inPlaceId } from './cutover/in-place-id.ts';
 import type { Source } from './sources.ts';
@@ -16,6 +17,8 @@ export interface EnqueueDeps {
   /** A plain connection to the queue's Redis: the window's cursor and lock live there. */
   redis: Redis;
   logger: Logger;
+  /** MEDIA_ROOT, when this machine has it: the batch records a fingerprint of it for the workers. */
+  mediaRoot?: string | undefined;
   /** The queue window (QUEUE_WINDOW, and how long an attempt may still be in a worker's hands). */
   window?: { size: number; inFlightMs: number } | undefined;
 }
@@ -129,6 +132,7 @@ const LAST = 1;
 export async function enqueueRecords(deps: EnqueueDeps, batch: Batch, _resumed: boolean, pageSize = PAGE_SIZE): Promise<number> {
   if (!batch.enqueuedAt) {
     await recordBatch(deps, batch, pageSize);
+    if (deps.mediaRoot && !batch.fingerprint) await fingerprint(deps, batch, deps.mediaRoot);
     // Every record is in the ledger before the batch says its scan is complete, and before any
     // refiller (which only takes complete batches) moves its window.
     await deps.ledger.markEnqueued(batch.id);
@@ -167,6 +171,22 @@ async function recordBatch(deps: EnqueueDeps, batch: Batch, pageSize: number): P
       await ledger.addPending(batch.id, source, last, LAST);
     }
   }
+}
+
+/**
+ * A few of the batch's files as this machine's MEDIA_ROOT holds them, for every worker to check
+ * before it takes the batch's jobs. None found is worth a warning: MEDIA_ROOT is probably wrong here.
+ */
+async function fingerprint(deps: EnqueueDeps, batch: Batch, mediaRoot: string): Promise<void> {
+  const fp = await takeFingerprint(deps.db, batch, mediaRoot);
+  if (fp) {
+    await deps.ledger.setFingerprint(batch.id, fp);
+    return;
+  }
+  deps.logger.warn(
+    { batch: batch.id, setting: 'MEDIA_ROOT' },
+    `MEDIA_ROOT=${mediaRoot}: none of the first files of batch ${batch.id} is there; workers will not be able to check they see the media (is MEDIA_ROOT the folder Django saved uploads in?)`,
+  );
 }
 
 /** The window settings of the queue this producer feeds. */

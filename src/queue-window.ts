@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { errorMessage } from './errors.ts';
 import type { Batch, Ledger, LedgerRecord } from './ledger.ts';
+import { Outcome } from './outcomes.ts';
 import { jobIdFor, toJobData, type RecordQueue } from './queue.ts';
 
 /**
@@ -128,6 +129,28 @@ export async function resetWindow(deps: Pick<WindowDeps, 'redis' | 'prefix'>, ba
  * first window handed over again waits `inFlightMs`, so they end before their records run again.
  * Later windows delay only records whose attempt began around the loss.
  */
+/**
+ * Hands Redis again the batch's records that were reopened in the ledger (or that no job stands for):
+ * the finished jobs Redis still keeps for them are removed first — a job id Redis holds makes a new
+ * add a no-op — then the window starts again from the first pending record.
+ */
+export async function restartWindow(deps: WindowDeps, batchId: number): Promise<void> {
+  await removeFinishedJobs(deps, batchId);
+  await resetWindow(deps, batchId);
+  const batch = await deps.ledger.getBatch(batchId);
+  if (batch) await refillWindow(deps, batch);
+}
+
+/** The finished jobs of this batch Redis still keeps (its removeOnComplete/removeOnFail counts) whose record is pending again. */
+async function removeFinishedJobs(deps: WindowDeps, batchId: number): Promise<void> {
+  const mine = `${jobIdFor({ batchId, table: 't', column: 'c', pk: 'p' }).split('-')[0]}-`;
+  const jobs = [...(await deps.queue.getFailed(0, -1)), ...(await deps.queue.getCompleted(0, -1))].filter((j) => j.id?.startsWith(mine));
+  for (const job of jobs) {
+    const rec = await deps.ledger.getRecord({ batchId, table: job.data.t, column: job.data.c, pk: job.data.pk });
+    if (rec?.outcome === Outcome.pending) await job.remove();
+  }
+}
+
 async function addWindowJobs(deps: WindowDeps, records: readonly LedgerRecord[], lostAt: number | undefined, justLost: boolean): Promise<void> {
   const recent = lostAt === undefined ? Infinity : lostAt - deps.inFlightMs;
   await deps.queue.addBulk(
@@ -179,8 +202,7 @@ export function startRefiller(deps: WindowDeps, opts: { everyMs?: number; healAf
       if (Date.now() - since >= healAfterMs) {
         deps.logger.warn({ batch: batch.id }, 'records are pending but Redis holds no job for them; handing them over again');
         idleSince.delete(batch.id);
-        await resetWindow(deps, batch.id);
-        await refillWindow(deps, batch);
+        await restartWindow(deps, batch.id);
       }
     }
   };

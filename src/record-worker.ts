@@ -13,7 +13,9 @@ import { stageRecord } from './cutover/stage-record.ts';
 import { migrateRecord, recordLabel } from './migrate-record.ts';
 import { Outcome, Reason } from './outcomes.ts';
 import { QUEUE_NAME, fromJobData, type RecordJobData, type RecordJobResult, type RecordQueue } from './queue.ts';
-import { startRefiller, type Refiller } from './queue-window.ts';
+import { startRefiller, type Refiller, type WindowDeps } from './queue-window.ts';
+import { createWorkerGuard, type WorkerGuard } from './worker-guard.ts';
+import { registerWorker } from './worker-registry.ts';
 import type { Uploader } from './uploader.ts';
 
 export interface RecordWorkerDeps {
@@ -34,16 +36,23 @@ export interface RecordWorkerDeps {
   onHalt?: (message: string) => void;
   /** After this long with records pending and no job for them in Redis, they are handed over again. */
   healAfterMs?: number;
+  /** How often a refused batch's media is looked at again (15 s). */
+  recheckMs?: number;
 }
 
 export interface RecordWorker {
   worker: Worker<RecordJobData, RecordJobResult>;
   tagger: MediaTagger;
   refiller: Refiller;
+  /** Refuses batches whose media this machine cannot see; pauses on a streak of missing files. */
+  guard: WorkerGuard;
   /** The credentials message, once Cloudinary refused them. */
   halted(): string | undefined;
   close(): Promise<void>;
 }
+
+/** How long a refused batch's job waits before a worker (perhaps one that can see the media) takes it. */
+const REFUSED_DELAY_MS = 10_000;
 
 /** How old an untagged record must be before a worker's sweep takes it for abandoned. */
 const SWEEP_AFTER_MS = 60_000;
@@ -77,6 +86,44 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
   };
 
   const tagger = createMediaTagger({ ledger: deps.ledger, uploader: deps.uploader, logger: deps.logger });
+  const windowDeps: WindowDeps = {
+    ledger: deps.ledger,
+    queue: deps.queue,
+    redis: deps.connection,
+    prefix: deps.redis.prefix,
+    size: deps.redis.window,
+    inFlightMs: deps.upload.lockDurationMs,
+    logger: deps.logger,
+  };
+  const registry = registerWorker(deps.connection, deps.redis.prefix, { concurrency: deps.concurrency });
+  const guard = createWorkerGuard({
+    mediaRoot: deps.mediaRoot,
+    ledger: deps.ledger,
+    logger: deps.logger,
+    registry,
+    window: windowDeps,
+    // Not waiting for the jobs in flight: this is called from inside one of them.
+    pause: () => {
+      held = true;
+      if (running) void worker.pause(true).catch(() => {});
+    },
+    resume: () => {
+      held = false;
+      if (running) worker.resume();
+      else run();
+    },
+    ...(deps.recheckMs !== undefined ? { recheckMs: deps.recheckMs } : {}),
+  });
+  // The worker takes jobs only once the media of the open batches has been looked at, so a machine
+  // without it takes none; `held` while the guard refuses or paused it.
+  let running = false;
+  let held = false;
+  const run = () => {
+    if (running || held || closing) return;
+    running = true;
+    worker.run().catch((err: unknown) => deps.logger.error({ error: errorMessage(err) }, 'worker stopped'));
+  };
+  let closing = false;
   // Rows another process wrote before it died may still wait for their asset's MEDIA_TAG.
   const sweeper = setInterval(() => {
     tagger.sweep({ before: new Date(Date.now() - SWEEP_AFTER_MS) }).catch((err: unknown) => {
@@ -113,8 +160,14 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
         // Identifiers in job data are only trusted when the batch lists them.
         throw new UnrecoverableError(`${label}: not a source of batch ${ref.batchId}`);
       }
+      if (await guard.refusal(batch)) {
+        // This machine cannot see the batch's media: hand the job back for a worker that can.
+        await job.moveToDelayed(Date.now() + REFUSED_DELAY_MS, token);
+        throw new DelayedError();
+      }
       const handle = batch.kind === 'stage' ? stageRecord : migrateRecord;
       const result = await handle({ batch, source, ref }, { ...deps, limits, logger: log, tagger });
+      await guard.after(batch, ref, result.outcome, result.reason);
       // One line per record at debug; what an operator must act on (failed, missing) is louder.
       const level = result.outcome === Outcome.failed ? 'warn' : result.outcome === Outcome.missing ? 'info' : 'debug';
       log[level]({ outcome: result.outcome, reason: result.reason, publicId: result.publicId, detail: result.detail }, `record ${result.outcome}`);
@@ -123,7 +176,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
       }
       return { outcome: result.outcome, reason: result.reason, publicId: result.publicId };
     } catch (err) {
-      if (err instanceof UnrecoverableError) throw err;
+      if (err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
       if (err instanceof CredentialsError) {
         await halt(ref.batchId, err.message);
         await worker.rateLimit(60_000);
@@ -183,24 +236,32 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
     lockDuration: deps.upload.lockDurationMs,
     // A crashed worker's job is picked up again; our handler is safe to repeat, so allow it twice.
     maxStalledCount: 3,
+    autorun: false,
   });
   worker.on('error', (err) => deps.logger.error({ error: errorMessage(err) }, 'worker error'));
   // Every process that works the queue keeps its window full from the ledger.
-  const refiller = startRefiller(
-    { ledger: deps.ledger, queue: deps.queue, redis: deps.connection, prefix: deps.redis.prefix, size: deps.redis.window, inFlightMs: deps.upload.lockDurationMs, logger: deps.logger },
-    { healAfterMs: deps.healAfterMs },
-  );
+  const refiller = startRefiller(windowDeps, { healAfterMs: deps.healAfterMs });
+  // At start, every open batch's media: a machine without it says so at once, not at its first job.
+  void deps.ledger
+    .openBatches()
+    .then((open) => Promise.all(open.map((b) => guard.refusal(b))))
+    .catch(() => {})
+    .finally(run);
   worker.on('drained', () => refiller.kick());
 
   return {
     worker,
     tagger,
     refiller,
+    guard,
     halted: () => haltMessage,
     close: async () => {
+      closing = true;
       clearInterval(sweeper);
+      guard.close();
       await refiller.stop();
       await worker.close();
+      await registry.close();
       await tagger.close();
     },
   };

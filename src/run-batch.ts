@@ -48,6 +48,8 @@ export interface RunBatchResult {
   resumed: boolean;
   halted: string | undefined;
   interrupted: boolean;
+  /** Why this machine would not (or could no longer) take the batch's jobs: it cannot see the media. */
+  refused?: string | undefined;
 }
 
 /**
@@ -62,7 +64,9 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
   const healAfterMs = opts.healAfterMs ?? 10_000;
 
   const window = { size: deps.redis.window, inFlightMs: deps.upload.lockDurationMs };
-  const enq = await enqueueBatch({ db: deps.db, ledger, queue, redis: deps.connection, logger, window }, spec, { batchId: opts.batchId });
+  const enq = await enqueueBatch({ db: deps.db, ledger, queue, redis: deps.connection, logger, window, mediaRoot: deps.mediaRoot }, spec, {
+    batchId: opts.batchId,
+  });
   const batch = enq.batch;
   // A previous run may have halted the batch (refused credentials) and paused the queue; the
   // credentials were checked again before we got here, so carry on.
@@ -71,6 +75,12 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
 
   // Its refiller keeps Redis's window of the batch full, and hands over again what Redis lost.
   const worker = startRecordWorker({ ...deps, concurrency: opts.concurrency, healAfterMs });
+  // A batch enqueued on a machine with the media, run here without it: say so and stop.
+  const refused = await worker.guard.refusal(batch);
+  if (refused) {
+    await closeWithin(worker.close(), opts.shutdownTimeoutMs ?? 30_000, logger);
+    return { batch, counts: await ledger.counts(batch.id), resumed: enq.resumed, halted: undefined, interrupted: false, refused };
+  }
   let interrupted = false;
   let counts = await ledger.counts(batch.id);
   try {
@@ -87,7 +97,7 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
           await worker.tagger.sweep({ batchId: batch.id });
           break;
         }
-        if (worker.halted()) break;
+        if (worker.halted() || worker.guard.paused()) break;
       } catch (err) {
         // The database or Redis is away for a while: the workers wait for it, and so do we.
         if (!isConnectionError(err) && !isRedisUnavailable(err)) throw err;
@@ -100,7 +110,7 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
   }
   counts = await ledger.counts(batch.id);
   opts.onProgress?.(counts, batch);
-  return { batch: (await ledger.getBatch(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted };
+  return { batch: (await ledger.getBatch(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted, refused: worker.guard.paused() };
 }
 
 async function closeWithin(closing: Promise<void>, ms: number, logger: Logger): Promise<void> {

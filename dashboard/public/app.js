@@ -361,6 +361,57 @@ async function act(button, question, path, describe) {
   }
 }
 
+/** The search box: records of any batch, each with its history; "More" pages on. */
+const search = { q: '', next: null };
+
+function historyTable(history) {
+  return el(
+    'table',
+    {},
+    el('thead', {}, el('tr', {}, ...['Batch', 'Outcome · reason', 'Attempts', 'Old value → new value', 'Asset'].map((t) => el('th', { text: t })))),
+    el(
+      'tbody',
+      {},
+      ...history.map((e) => {
+        const asset = e.url ? el('a', { href: e.url, target: '_blank', rel: 'noopener noreferrer', text: e.publicId }) : el('code', { text: e.publicId ?? '' });
+        const change = e.newValue && e.newValue !== e.oldValue ? `${e.oldValue ?? ''} → ${e.newValue}` : (e.oldValue ?? '');
+        return el(
+          'tr',
+          {},
+          el('td', { text: `#${e.batch} ${e.kind}${e.dryRun ? ' (dry run)' : ''}` }),
+          el('td', {}, el('strong', { text: e.outcome }), el('span', { class: 'detail', text: ` ${e.reason ?? ''}${e.rolledBack ? ' · rolled back' : ''}` })),
+          el('td', { class: 'n', text: n(e.attempts) }),
+          el('td', { class: 'value' }, el('code', { text: change })),
+          el('td', { class: 'value' }, asset),
+        );
+      }),
+    ),
+  );
+}
+
+async function runSearch(more = false) {
+  const box = $('#search-results');
+  const list = $('.found', box);
+  const summary = $('.search-summary', box);
+  box.hidden = false;
+  $('#search-clear').hidden = false;
+  if (!more) list.replaceChildren();
+  summary.textContent = 'Searching…';
+  try {
+    const before = more && search.next ? `&before=${search.next}` : '';
+    const r = await api(`api/records?q=${encodeURIComponent(search.q)}&per_page=10${before}`);
+    search.next = r.next;
+    for (const f of r.records) {
+      list.append(el('li', { class: 'found-record' }, el('h3', {}, el('code', { text: `${f.table}.${f.column} pk=${f.pk}` })), historyTable(f.history)));
+    }
+    const shown = list.children.length;
+    summary.textContent = shown === 0 ? `No record matches “${r.query}”.` : `${n(shown)} record${shown === 1 ? '' : 's'} matching “${r.query}”${r.next ? ' (more below)' : ''}.`;
+    $('#search-more').hidden = !r.next;
+  } catch (err) {
+    summary.textContent = `Cannot search: ${err.message}`;
+  }
+}
+
 async function start() {
   try {
     state.session = await api('api/session');
@@ -373,6 +424,18 @@ async function start() {
   $('#actions').hidden = state.session.readOnly;
 
   $('#batch-select').addEventListener('change', (e) => select_(e.target.value));
+  $('#search').addEventListener('submit', (e) => {
+    e.preventDefault();
+    search.q = $('#q').value.trim();
+    search.next = null;
+    if (search.q) void runSearch();
+  });
+  $('#search-more').addEventListener('click', () => void runSearch(true));
+  $('#search-clear').addEventListener('click', () => {
+    $('#q').value = '';
+    $('#search-results').hidden = true;
+    $('#search-clear').hidden = true;
+  });
   for (const outcome of LISTS) {
     const panel = $(`#list-${outcome}`);
     $('.prev', panel).addEventListener('click', () => {

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { parseDashboard } from '../config.ts';
+import { deliveryTarget, parseDashboard } from '../config.ts';
 import { ExitError, errorMessage } from '../errors.ts';
 import { redisConnection } from '../queue.ts';
 import { openDatabase, openQueue } from '../services.ts';
@@ -46,6 +46,7 @@ export async function dashboardCommand(opts: DashboardOptions, io: CommandIO): P
         redis: plain,
         prefix: config.redis.prefix,
         window: { size: config.redis.window, inFlightMs: config.upload.lockDurationMs },
+        delivery: deliveryTarget(io.env),
         logger,
         auth: { user: settings.user, password },
         readOnly,

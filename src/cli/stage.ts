@@ -52,6 +52,10 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
         }),
       );
     }
+    if (result.refused) {
+      println(io.stderr, `media-migrate: ${result.refused}`);
+      return 2;
+    }
     if (result.halted) {
       println(io.stderr, `media-migrate: batch ${batch.id} halted: ${result.halted}`);
       println(io.stderr, `Fix the credentials, then run the same command again to resume batch ${batch.id}.`);
