@@ -13,6 +13,7 @@ const CORE = [
   'test/scope.test.ts',
   'test/find.test.ts',
   'test/media-guard.test.ts',
+  'test/from-file.test.ts',
 ];
 
 export default defineConfig({

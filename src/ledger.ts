@@ -620,6 +620,28 @@ export class Ledger {
     });
   }
 
+  /**
+   * Puts these records of a batch back to pending, whatever they ended as, except what is done for
+   * good (migrated, staged) or still pending; says how many of each outcome and reason it reopened.
+   */
+  async reopenListed(batchId: number, refs: readonly { table: string; column: string | undefined; pk: string }[]): Promise<{ outcome: string; reason: string; count: number }[]> {
+    if (refs.length === 0) return [];
+    const again = [Outcome.failed, Outcome.missing, Outcome.skipped, Outcome.notInPlace];
+    const which = (q: Knex.QueryBuilder) =>
+      q
+        .where({ batch_id: batchId })
+        .whereIn('outcome', again)
+        .andWhere((w) => {
+          for (const r of refs) w.orWhere((x) => x.where({ source_table: r.table, pk: r.pk, ...(r.column ? { source_column: r.column } : {}) }));
+        });
+    return this.db.transaction(async (trx) => {
+      if (dialectOf(trx) === 'sqlite') await claimSqliteWriteLock(trx, BATCHES, { id: batchId });
+      const groups = (await which(trx(RECORDS)).select('outcome', 'reason').count({ n: '*' }).groupBy('outcome', 'reason')) as Row[];
+      if (groups.length > 0) await which(trx(RECORDS)).update({ outcome: Outcome.pending, finished_at: null, updated_at: trx.fn.now() });
+      return groups.map((g) => ({ outcome: String(g.outcome), reason: String(g.reason ?? ''), count: Number(g.n) }));
+    });
+  }
+
   /** Puts these missing records of a batch back to pending (a worker that could not see the media marked them). */
   async reopenMissing(batchId: number, refs: readonly Omit<RecordRef, 'batchId'>[]): Promise<number> {
     if (refs.length === 0) return 0;

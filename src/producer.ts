@@ -5,6 +5,7 @@ import { ExitError } from './errors.ts';
 import type { Batch, BatchSpec, Ledger, RecordRef } from './ledger.ts';
 import { jobIdFor, toJobData, type RecordQueue } from './queue.ts';
 import { takeFingerprint } from './media-guard.ts';
+import { readRecordList, summarizeRecordList } from './record-list.ts';
 import { refillWindow, type WindowDeps } from './queue-window.ts';
 import { inPlaceId } from './cutover/in-place-id.ts';
 import type { Source } from './sources.ts';
@@ -147,7 +148,7 @@ export async function enqueueRecords(deps: EnqueueDeps, batch: Batch, _resumed: 
  * page read ahead. A limit counts over the whole batch: the sources in order, each by primary key.
  */
 async function recordBatch(deps: EnqueueDeps, batch: Batch, pageSize: number): Promise<void> {
-  const { ledger } = deps;
+  if (batch.scope.from) return recordListed(deps, batch, pageSize);
   const withValues = batch.stageBatchId !== undefined || batch.kind === 'stage';
   let room = batch.scope.limit ?? Infinity;
   for (const source of batch.sources) {
@@ -161,15 +162,61 @@ async function recordBatch(deps: EnqueueDeps, batch: Batch, pageSize: number): P
       room -= rows.length;
       return rows;
     });
-    for await (const rows of read) {
-      if (batch.kind === 'stage') {
-        await ledger.addPendingClaims(batch.id, source, claims(batch, rows));
-        continue;
-      }
-      const { first, last } = await splitByStage(ledger, batch, source, rows);
-      await ledger.addPending(batch.id, source, first, FIRST);
-      await ledger.addPending(batch.id, source, last, LAST);
+    for await (const rows of read) await recordRows(deps.ledger, batch, source, rows);
+  }
+}
+
+/** One page of a source's rows as the batch's pending records (with claims, or in stage order). */
+async function recordRows(ledger: Ledger, batch: Batch, source: Source, rows: { pk: unknown; value: string | undefined }[]): Promise<void> {
+  if (batch.kind === 'stage') {
+    await ledger.addPendingClaims(batch.id, source, claims(batch, rows));
+    return;
+  }
+  const { first, last } = await splitByStage(ledger, batch, source, rows);
+  await ledger.addPending(batch.id, source, first, FIRST);
+  await ledger.addPending(batch.id, source, last, LAST);
+}
+
+/**
+ * A batch `--from FILE`: exactly the rows the file lists that belong to the batch's sources (a line
+ * naming no column stands for every source of its table), read a page at a time. The file must be
+ * the one the batch was created from (its digest), or resuming would record other rows.
+ */
+async function recordListed(deps: EnqueueDeps, batch: Batch, pageSize: number): Promise<void> {
+  const from = batch.scope.from!;
+  const now = await summarizeRecordList(from.file);
+  if (now.digest !== from.digest) {
+    throw new ExitError(2, `--from ${from.file}: the file changed since batch ${batch.id} was created from it; start a new batch`);
+  }
+  const pages = new Map<Source, string[]>();
+  let outside = 0;
+  let example = '';
+  const flush = async (source: Source) => {
+    const pks = pages.get(source) ?? [];
+    pages.set(source, []);
+    if (pks.length === 0) return;
+    const found = (await deps.db(source.table).whereIn(source.pk, pks).select(source.pk, source.column)) as Record<string, unknown>[];
+    const byPk = new Map(found.map((r) => [String(r[source.pk]), r[source.column] == null ? undefined : String(r[source.column])]));
+    // A listed row that no longer exists is still recorded: it ends as skipped, row_deleted.
+    await recordRows(deps.ledger, batch, source, pks.map((pk) => ({ pk, value: byPk.get(pk) })));
+  };
+  for await (const listed of readRecordList(from.file)) {
+    const targets = batch.sources.filter((s) => s.table === listed.table && (listed.column === undefined || s.column === listed.column));
+    if (targets.length === 0) {
+      outside++;
+      example ||= `${listed.table}${listed.column ? `.${listed.column}` : ''}:${listed.pk}`;
+      continue;
     }
+    for (const source of targets) {
+      const page = pages.get(source) ?? [];
+      page.push(listed.pk);
+      pages.set(source, page);
+      if (page.length >= pageSize) await flush(source);
+    }
+  }
+  for (const source of pages.keys()) await flush(source);
+  if (outside > 0) {
+    deps.logger.warn({ batch: batch.id, outside }, `--from ${from.file}: ${outside} listed rows are of no source of the batch (e.g. ${example}); left out`);
   }
 }
 

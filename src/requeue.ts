@@ -1,5 +1,6 @@
 import { Outcome } from './outcomes.ts';
 import { restartWindow, type WindowDeps } from './queue-window.ts';
+import { readRecordList } from './record-list.ts';
 
 /** Which ended records to run again: outcomes (failed by default; missing once files are restored), optionally only some reasons. */
 export interface RetryFilter {
@@ -33,3 +34,32 @@ export async function retryRecords(deps: WindowDeps, batchId: number, filter: Re
   return result;
 }
 
+
+/**
+ * Re-queues exactly the records a file lists (`report --format csv` output, or `table,pk` lines),
+ * of one batch, whatever they ended as but migrated or staged. Lines of other batches (a report's
+ * `batch` column) are counted, not re-run.
+ */
+export async function retryListed(deps: WindowDeps, batchId: number, path: string): Promise<RetryResult & { otherBatches: number }> {
+  const result = { requeued: 0, byOutcome: {} as Record<string, number>, byReason: {} as Record<string, number>, otherBatches: 0 };
+  let page: { table: string; column: string | undefined; pk: string }[] = [];
+  const flush = async () => {
+    for (const g of await deps.ledger.reopenListed(batchId, page)) {
+      result.requeued += g.count;
+      result.byOutcome[g.outcome] = (result.byOutcome[g.outcome] ?? 0) + g.count;
+      result.byReason[g.reason] = (result.byReason[g.reason] ?? 0) + g.count;
+    }
+    page = [];
+  };
+  for await (const listed of readRecordList(path)) {
+    if (listed.batch !== undefined && listed.batch !== batchId) {
+      result.otherBatches++;
+      continue;
+    }
+    page.push(listed);
+    if (page.length >= 500) await flush();
+  }
+  await flush();
+  if (result.requeued > 0) await restartWindow(deps, batchId);
+  return result;
+}

@@ -6,6 +6,7 @@ import { println, type CommandIO } from './io.ts';
 import { batchSpec, setup } from './setup.ts';
 
 export interface EnqueueCommandOptions extends ScopeOptions {
+  from?: string | undefined;
   sources?: string | undefined;
   store?: string | undefined;
   dryRun?: boolean | undefined;

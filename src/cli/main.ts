@@ -57,9 +57,10 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
         new Option('--only <table[.column]>', 'only this source (repeatable)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
       )
       .option('--pk-from <pk>', 'only primary keys from this one on (inclusive)')
-      .option('--pk-to <pk>', 'only primary keys up to this one (inclusive)');
+      .option('--pk-to <pk>', 'only primary keys up to this one (inclusive)')
+      .option('--from <file>', 'only the rows this file lists: report --format csv output (filtered as you like) or table,pk lines');
   const SCOPE_HELP =
-    '\nA scoped batch (--limit, --only, --pk-from/--pk-to) records its scope; status, the dashboard and report show it.\n' +
+    '\nA scoped batch (--limit, --only, --pk-from/--pk-to, --from) records its scope; status, the dashboard and report show it.\n' +
     'A later batch without one continues with the rest: what the canary migrated is skipped as already_migrated.';
 
   scoped(program
@@ -75,7 +76,8 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
       'after',
       `${SCOPE_HELP}\nExample:\n  media-migrate migrate --sources sources.json --concurrency 32\n  media-migrate migrate --dry-run\n` +
         '  media-migrate migrate --limit 10                      # a canary: ten files first\n' +
-        '  media-migrate migrate --only shop_bannerimage --pk-from 1 --pk-to 500',
+        '  media-migrate migrate --only shop_bannerimage --pk-from 1 --pk-to 500\n' +
+        '  media-migrate migrate --from rows.csv                  # exactly the rows a report (or table,pk lines) lists',
     )
     .action((o) => done(import('./migrate.ts').then((m) => m.migrateCommand(o, io))));
 
@@ -137,12 +139,15 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(batchOpt())
     .addOption(new Option('--reason <reason>', 'only records that ended with this reason (repeatable): retries_exhausted, cloudinary_rejected, too_large, ...').argParser(collect))
     .addOption(new Option('--outcome <outcome>', 'failed (the default) or missing, e.g. once the files are restored (repeatable)').argParser(collect))
+    .option('--from <file>', 'exactly the records this file lists: report --format csv output (filtered as you like) or table,pk lines')
     .option('--json', 'print one JSON object: batch, requeued, byOutcome, byReason')
     .addHelpText(
       'after',
       '\nExample:\n  media-migrate retry-failed --batch 3 && media-migrate migrate --batch 3\n' +
         '  media-migrate retry-failed --reason retries_exhausted          # just the timeouts and 5xx\n' +
-        '  media-migrate retry-failed --outcome missing --json            # after restoring the files',
+        '  media-migrate retry-failed --outcome missing --json            # after restoring the files\n' +
+        '  media-migrate report --batch 3 > b3.csv   # keep the lines you want, then:\n' +
+        '  media-migrate retry-failed --from b3.csv',
     )
     .action((o) => done(import('./retry-failed.ts').then((m) => m.retryFailedCommand(o, io))));
 

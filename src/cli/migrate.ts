@@ -7,6 +7,7 @@ import { createProgress } from './progress.ts';
 import { batchSpec, setup } from './setup.ts';
 
 export interface MigrateOptions extends ScopeOptions {
+  from?: string | undefined;
   sources?: string | undefined;
   concurrency: number;
   dryRun?: boolean | undefined;

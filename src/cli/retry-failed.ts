@@ -1,6 +1,7 @@
 import { ExitError } from '../errors.ts';
 import { Outcome, Reason } from '../outcomes.ts';
-import { retryRecords, type RetryFilter } from '../requeue.ts';
+import { readRecordList } from '../record-list.ts';
+import { retryListed, retryRecords, type RetryFilter } from '../requeue.ts';
 import { openDatabase, openQueue } from '../services.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
@@ -12,6 +13,8 @@ export interface RetryFailedOptions {
   reason?: string[] | undefined;
   /** failed (the default) and/or missing (after restoring files). */
   outcome?: string[] | undefined;
+  /** Exactly the records a file lists: `report --format csv` output or `table,pk` lines. */
+  from?: string | undefined;
   json?: boolean | undefined;
 }
 
@@ -33,16 +36,29 @@ export function retryFilter(opts: Pick<RetryFailedOptions, 'reason' | 'outcome'>
 /** `media-migrate retry-failed`: re-queues exactly the failed records of a batch (or those of some reasons, or the missing ones). */
 export async function retryFailedCommand(opts: RetryFailedOptions, io: CommandIO): Promise<number> {
   const filter = retryFilter(opts);
+  if (opts.from !== undefined && (opts.reason?.length || opts.outcome?.length)) {
+    throw new ExitError(2, '--from: the file says which records; drop --reason and --outcome');
+  }
   const { config, logger, res } = setup(io, ['database', 'redis']);
   try {
     const { ledger } = await openDatabase(config.database, res, logger);
-    const batch = await resolveBatch(ledger, opts.batch);
+    // A report says which batch its lines are of; plain `table,pk` lines are of the latest.
+    const listedBatch = opts.from !== undefined && opts.batch === undefined ? await firstListedBatch(opts.from) : undefined;
+    const batch = await resolveBatch(ledger, opts.batch ?? listedBatch);
     const { queue, connection } = await openQueue(config.redis, config.upload, res, logger);
-    const r = await retryRecords(
-      { ledger, queue, redis: connection, prefix: config.redis.prefix, size: config.redis.window, inFlightMs: config.upload.lockDurationMs, logger },
-      batch.id,
-      filter,
-    );
+    const window = { ledger, queue, redis: connection, prefix: config.redis.prefix, size: config.redis.window, inFlightMs: config.upload.lockDurationMs, logger };
+    if (opts.from !== undefined) {
+      const r = await retryListed(window, batch.id, opts.from);
+      if (opts.json) {
+        println(io.stdout, JSON.stringify({ batch: batch.id, requeued: r.requeued, byOutcome: r.byOutcome, byReason: r.byReason, otherBatches: r.otherBatches }));
+      } else {
+        const each = Object.entries(r.byOutcome).map(([o, n]) => `${n} ${o}`).join(', ');
+        println(io.stdout, `Re-queued ${r.requeued} records of batch ${batch.id} listed in ${opts.from}${each ? ` (${each})` : ''}; migrated or staged ones are left as they are.`);
+        if (r.otherBatches) println(io.stdout, `${r.otherBatches} lines are of other batches: run it with --batch N for those.`);
+      }
+      return 0;
+    }
+    const r = await retryRecords(window, batch.id, filter);
     const what = `${filter.outcomes.join(' or ')}${filter.reasons ? ` (${filter.reasons.join(', ')})` : ''}`;
     if (opts.json) {
       println(io.stdout, JSON.stringify({ batch: batch.id, requeued: r.requeued, byOutcome: r.byOutcome, byReason: r.byReason }));
@@ -56,4 +72,10 @@ export async function retryFailedCommand(opts: RetryFailedOptions, io: CommandIO
   } finally {
     await res.close();
   }
+}
+
+/** The batch of the file's first line that names one (a report's `batch` column). */
+async function firstListedBatch(path: string): Promise<number | undefined> {
+  for await (const r of readRecordList(path)) return r.batch;
+  return undefined;
 }

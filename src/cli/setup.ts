@@ -7,6 +7,8 @@ import { checkSources, defaultSources, loadSourcesFile } from '../sources.ts';
 import { STORE_MODES, type StoreMode } from '../storage-convention.ts';
 import { ExitError } from '../errors.ts';
 import { applyOnly, scopeFrom, type ScopeOptions } from '../scope.ts';
+import { summarizeRecordList } from '../record-list.ts';
+import { resolve } from 'node:path';
 import { loggerFor, type CommandIO } from './io.ts';
 
 /** The first steps every command shares: settings, logger, and a place to register what it opens. */
@@ -26,10 +28,17 @@ export function parseStore(value: string | undefined): StoreMode {
 export async function batchSpec(
   db: Knex,
   config: Config<'database'>,
-  opts: { sources?: string | undefined; store?: string | undefined; dryRun?: boolean | undefined; kind?: BatchKind | undefined } & ScopeOptions,
+  opts: { sources?: string | undefined; store?: string | undefined; dryRun?: boolean | undefined; kind?: BatchKind | undefined; from?: string | undefined } & ScopeOptions,
 ): Promise<BatchSpec> {
   const sources = opts.sources ? await loadSourcesFile(opts.sources) : defaultSources(config.storage.appLabel);
   const scope = scopeFrom(opts);
+  if (opts.from !== undefined) {
+    if (scope.limit !== undefined || scope.pkFrom !== undefined || scope.pkTo !== undefined) {
+      throw new ExitError(2, '--from: the file says which rows; drop --limit, --pk-from and --pk-to');
+    }
+    const file = resolve(opts.from);
+    scope.from = { file, ...(await summarizeRecordList(file)) };
+  }
   return {
     kind: opts.kind ?? 'migrate',
     sources: await checkSources(db, applyOnly(sources, scope.only)),

@@ -8,6 +8,7 @@ import { createProgress } from './progress.ts';
 import { batchSpec, setup } from './setup.ts';
 
 export interface StageOptions extends ScopeOptions {
+  from?: string | undefined;
   sources?: string | undefined;
   concurrency: number;
   batch?: number | undefined;
