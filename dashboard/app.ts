@@ -12,6 +12,7 @@ import { actionHandlers } from './handlers/actions.ts';
 import { batchHandlers } from './handlers/batches.ts';
 import { healthHandler } from './handlers/health.ts';
 import { recordHandlers } from './handlers/records.ts';
+import { startHandlers } from './handlers/start.ts';
 import { HttpError, HttpStatus, type DashboardRequest, type Handler } from './http.ts';
 import { createMetrics } from './metrics.ts';
 
@@ -58,6 +59,7 @@ export function createDashboardApp(deps: DashboardDeps): DashboardApp {
   const batches = batchHandlers(deps);
   const actions = actionHandlers(deps);
   const records = recordHandlers(deps);
+  const starter = startHandlers(deps);
 
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -121,6 +123,9 @@ export function createDashboardApp(deps: DashboardDeps): DashboardApp {
   app.get('/api/batches/:id/records.csv', route(batches.csv));
   app.get('/api/batches/:id/reasons', route(batches.reasons));
   app.get('/api/records', route(records.search));
+  app.get('/api/plan', route(starter.plan));
+  app.post('/api/batches', express.json({ limit: '16kb' }), route(starter.start));
+  app.get('/api/batches/:id/enqueue', route(starter.progress));
   app.post('/api/batches/:id/retry-failed', route(actions.retry));
   app.post('/api/batches/:id/dry-run', route(actions.dryRun));
   app.get('/healthz', route(healthHandler(deps)));

@@ -22,6 +22,10 @@ export interface DashboardDeps {
   redis: Redis;
   /** QUEUE_PREFIX: where the workers keep their counters. */
   prefix: string;
+  /** PREFIX, MEDIA_TAG and the app label: what a batch started from the page takes when it is the first. */
+  storage?: { prefix: string; tag: string; appLabel: string } | undefined;
+  /** MEDIA_ROOT when the dashboard's machine has it: a batch it starts records a fingerprint of it. */
+  mediaRoot?: string | undefined;
   /** Where assets are delivered (from CLOUDINARY_URL's cloud name, no secret), for links; none when unset. */
   delivery?: { cloudName: string; origin: string } | undefined;
   /** QUEUE_WINDOW and LOCK_DURATION_MS: how the actions hand records to the queue (default 10,000 / 30 s). */

@@ -1,6 +1,7 @@
 import { batchStatus, type BatchStatus } from '../src/batch-status.ts';
 import type { Batch, Ledger } from '../src/ledger.ts';
 import type { RecordQueue } from '../src/queue.ts';
+import type { WorkerState } from '../src/worker-registry.ts';
 import { HttpError, HttpStatus, intParam } from './http.ts';
 
 /** Minutes of history in the throughput chart. */
@@ -30,6 +31,8 @@ export interface Overview {
   status: BatchStatus | null;
   throughput: Throughput | null;
   queue: QueueFigures;
+  /** Every process working the queue, and whether it works, refuses a batch or paused itself. */
+  processes: WorkerState[];
 }
 
 /** `latest` or a batch id, as the API's `:id` takes it; 404 when there is no such batch. */
@@ -79,10 +82,10 @@ export async function queueFigures(queue: RecordQueue): Promise<QueueFigures> {
   }
 }
 
-export async function overview(ledger: Ledger, queue: RecordQueue, id: string | undefined): Promise<Overview> {
+export async function overview(ledger: Ledger, queue: RecordQueue, id: string | undefined, processes: () => Promise<WorkerState[]> = async () => []): Promise<Overview> {
   const latest = id === undefined || id === 'latest';
-  const [batch, q] = await Promise.all([latest ? ledger.latestBatch() : findBatch(ledger, id), queueFigures(queue)]);
-  if (!batch) return { status: null, throughput: null, queue: q };
+  const [batch, q, p] = await Promise.all([latest ? ledger.latestBatch() : findBatch(ledger, id), queueFigures(queue), processes().catch(() => [])]);
+  if (!batch) return { status: null, throughput: null, queue: q, processes: p };
   const status = await batchStatus(ledger, batch);
-  return { status, throughput: await throughput(ledger, batch, status), queue: q };
+  return { status, throughput: await throughput(ledger, batch, status), queue: q, processes: p };
 }

@@ -2,6 +2,7 @@ import { batchStatus } from '../../src/batch-status.ts';
 import type { LedgerRecord } from '../../src/ledger.ts';
 import { Outcome, countKey } from '../../src/outcomes.ts';
 import { reportCsv } from '../../src/report.ts';
+import { listWorkers } from '../../src/worker-registry.ts';
 import type { DashboardDeps } from '../deps.ts';
 import { findBatch, overview } from '../figures.ts';
 import { HttpError, HttpStatus, intParam, ok, type Handler } from '../http.ts';
@@ -45,7 +46,7 @@ export function batchHandlers(deps: DashboardDeps) {
   const get: Handler = async (req) => ok(await batchStatus(ledger, await findBatch(ledger, req.params.id)));
 
   /** GET /api/overview?batch=ID — the figures, the pace and ETA, the queue and its workers: what the page polls. */
-  const summary: Handler = async (req) => ok(await overview(ledger, deps.queue, req.query.batch));
+  const summary: Handler = async (req) => ok(await overview(ledger, deps.queue, req.query.batch, () => listWorkers(deps.redis, deps.prefix)));
 
   /** GET /api/batches/:id/records?outcome=failed&page=1&per_page=25 — one page of records with one outcome. */
   const records: Handler = async (req) => {

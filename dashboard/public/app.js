@@ -114,7 +114,7 @@ function renderStatus(s, throughput, queue) {
 
   const pill = $('#state');
   pill.hidden = false;
-  pill.textContent = `Batch ${s.batch} · ${stage ? 'stage · ' : ''}${s.state.replace('_', ' ')}`;
+  pill.textContent = `Batch ${s.batch} · ${stage ? 'stage · ' : ''}${s.state.replace('_', ' ')}${s.state === 'enqueuing' ? ` · ${n(s.total)} records recorded so far` : ''}`;
   pill.className = `pill ${s.state}`;
   $('#dry-run').hidden = !s.dryRun;
   document.title = `${pct}% · ${stage ? 'stage ' : ''}batch ${s.batch} · media-migrate`;
@@ -148,15 +148,22 @@ function renderStatus(s, throughput, queue) {
     }),
   );
 
-  const workers = queue.workers;
+  const processes = state.processes ?? [];
+  const workers = processes.length > 0 ? processes.length : queue.workers;
   const w = $('#workers');
   w.textContent = workers == null ? '?' : n(workers);
+  const troubled = processes.filter((p) => p.state !== 'working');
+  $('#workers-list').replaceChildren(
+    ...troubled.map((p) => el('li', { class: p.state, title: p.detail ?? '', text: `${p.host}:${p.pid} ${p.state}` })),
+  );
   const idle = workers === 0 && s.pending > 0;
   w.classList.toggle('warn', idle);
   const c = queue.counts ?? {};
   $('#queue-note').textContent = `connected · queue: ${n(c.waiting)} waiting, ${n(c.active)} active, ${n(c.delayed)} delayed`;
 
+  const refusing = (state.processes ?? []).find((p) => p.state !== 'working');
   if (s.state === 'halted') banner(`Batch ${s.batch} is halted: ${s.haltedReason}`, 'error');
+  else if (refusing) banner(`Worker ${refusing.host}:${refusing.pid} ${refusing.state === 'paused' ? 'paused itself' : 'refuses work'}: ${refusing.detail}`, 'error');
   else if (queue.unavailable) banner(`${queue.unavailable}: the figures above come from the ledger; workers and queue are unknown.`, 'error');
   else if (queue.paused) banner('The queue is paused: nothing is processed until it is resumed (bull-board → Resume).');
   else if (idle) banner(`${n(s.pending)} records are pending and no worker is connected: start one with "media-migrate worker" (or "media-migrate migrate --batch ${s.batch}").`);
@@ -197,7 +204,7 @@ function renderEmpty(queue) {
   $('#queue-note').textContent = '';
   $('#workers').textContent = queue.workers == null ? '?' : n(queue.workers);
   $('#retry-failed').disabled = true;
-  $('#dry-run-start').disabled = true;
+  $('#start-open').disabled = false;
 }
 
 async function loadList(outcome, force = false) {
@@ -314,13 +321,14 @@ async function tick(force = false) {
   state.inFlight = true;
   try {
     const o = await api(`api/overview${state.selected === 'latest' ? '' : `?batch=${state.selected}`}`);
+    state.processes = o.processes;
     if (!o.status) renderEmpty(o.queue);
     else {
-      $('#dry-run-start').disabled = false;
+      $('#start-open').disabled = false;
       const changedBatch = state.current?.batch !== o.status.batch;
       renderStatus(o.status, o.throughput, o.queue);
       await Promise.all([...LISTS.map((outcome) => loadList(outcome, changedBatch)), loadReasons(changedBatch)]);
-      $('#retry-missing').hidden = state.session.readOnly || o.status.missing === 0;
+      $('#retry-missing').closest('.reasons-actions').hidden = state.session.readOnly || o.status.missing === 0;
       if (changedBatch || Date.now() - state.historyAt > 10_000) await loadHistory();
       else renderHistory();
     }
@@ -463,14 +471,82 @@ async function start() {
       (r) => r.message,
     ),
   );
-  $('#dry-run-start').addEventListener('click', (e) =>
-    act(
-      e.currentTarget,
-      (s) => `Start a dry run with the settings of batch ${s.batch}? It classifies every record; nothing is uploaded or written.`,
-      (s) => `api/batches/${s.batch}/dry-run`,
-      (r) => r.message,
-    ),
-  );
+  // Start a batch: the form, then the plan, then a confirmed start; the page then follows the batch.
+  const form = $('#start-form');
+  const formValue = () => {
+    const f = new FormData(form);
+    return {
+      kind: f.get('kind'),
+      limit: f.get('limit') || undefined,
+      only: f.getAll('only'),
+      pkFrom: f.get('pkFrom') || undefined,
+      pkTo: f.get('pkTo') || undefined,
+    };
+  };
+  $('#start-open').addEventListener('click', async () => {
+    $('#start-panel').hidden = false;
+    $('#plan').hidden = true;
+    try {
+      const p = await api('api/plan?kind=dry_run');
+      const select = form.elements.namedItem('only');
+      const chosen = new Set([...select.selectedOptions].map((o) => o.value));
+      select.replaceChildren(...p.allSources.map((name) => el('option', { value: name, text: name, ...(chosen.has(name) ? { selected: '' } : {}) })));
+    } catch (err) {
+      $('.plan-text').textContent = `Cannot plan: ${err.message}`;
+      $('#plan').hidden = false;
+    }
+  });
+  $('#start-cancel').addEventListener('click', () => ($('#start-panel').hidden = true));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const v = formValue();
+    const q = new URLSearchParams({ kind: v.kind });
+    if (v.limit) q.set('limit', v.limit);
+    if (v.only.length) q.set('only', v.only.join(','));
+    if (v.pkFrom) q.set('pk_from', v.pkFrom);
+    if (v.pkTo) q.set('pk_to', v.pkTo);
+    const out = $('.plan-text');
+    $('#plan').hidden = false;
+    out.textContent = 'Planning…';
+    try {
+      const p = await api(`api/plan?${q}`);
+      const what = { dry_run: 'A dry run', stage: 'A stage batch', migrate: 'A migration' }[p.kind];
+      const lines = [`${what} over ${p.sources.join(', ')}: ${p.scopeText}, about ${n(p.records)} records.`];
+      const d = p.lastDryRun;
+      lines.push(
+        d
+          ? `The last dry run (batch ${d.batch}, ${when(d.createdAt)}, ${d.scopeText}): ${n(d.wouldMigrate)} would migrate, ${n(d.missing)} missing, ${n(d.skipped)} skipped, ${n(d.failed)} failed.`
+          : 'No dry run yet: consider one first.',
+      );
+      lines.push(p.canStart ? `${n(p.workers)} worker${p.workers === 1 ? '' : 's'} connected to do it.` : `Cannot start: ${p.refusal}`);
+      out.textContent = lines.join('\n');
+      $('#start-btn').disabled = !p.canStart;
+    } catch (err) {
+      out.textContent = `Cannot plan: ${err.message}`;
+      $('#start-btn').disabled = true;
+    }
+  });
+  $('#start-btn').addEventListener('click', async (e) => {
+    const v = formValue();
+    if (!confirm(`${$('.plan-text').textContent}\n\nStart it?`)) return;
+    const button = e.currentTarget;
+    const out = $('#action-result');
+    button.disabled = true;
+    out.className = 'action-result';
+    out.textContent = 'Starting…';
+    try {
+      const body = { kind: v.kind, ...(v.limit ? { limit: Number(v.limit) } : {}), ...(v.only.length ? { only: v.only } : {}), ...(v.pkFrom ? { pkFrom: v.pkFrom } : {}), ...(v.pkTo ? { pkTo: v.pkTo } : {}) };
+      const r = await api('api/batches', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      out.textContent = r.message;
+      $('#start-panel').hidden = true;
+      select_('latest');
+    } catch (err) {
+      out.className = 'action-result error';
+      out.textContent = `Failed: ${err.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
 
   await tick(true);
   setInterval(() => void tick(), POLL_MS);

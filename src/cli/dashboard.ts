@@ -25,7 +25,8 @@ export async function dashboardCommand(opts: DashboardOptions, io: CommandIO): P
   if (!settings.password && !isLoopback(opts.host)) {
     throw new ExitError(2, `DASHBOARD_PASSWORD: not set; the dashboard will not listen on ${opts.host} without DASHBOARD_USER / DASHBOARD_PASSWORD`);
   }
-  const { config, logger, res } = setup(io, ['database', 'redis']);
+  // With MEDIA_ROOT here, a batch started from the page records a fingerprint of it.
+  const { config, logger, res } = setup(io, io.env.MEDIA_ROOT?.trim() ? ['database', 'redis', 'mediaRoot'] : ['database', 'redis']);
   try {
     const { db, ledger } = await openDatabase(config.database, res, logger);
     const { queue } = await openQueue(config.redis, config.upload, res, logger);
@@ -47,6 +48,8 @@ export async function dashboardCommand(opts: DashboardOptions, io: CommandIO): P
         prefix: config.redis.prefix,
         window: { size: config.redis.window, inFlightMs: config.upload.lockDurationMs },
         delivery: deliveryTarget(io.env),
+        storage: config.storage,
+        mediaRoot: 'mediaRoot' in config ? (config.mediaRoot as string) : undefined,
         logger,
         auth: { user: settings.user, password },
         readOnly,

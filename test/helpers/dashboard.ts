@@ -16,6 +16,8 @@ export function dashboardDeps(h: Harness, auth: { user: string; password: string
       queue,
       redis: plain,
       prefix: h.prefix,
+      delivery: { cloudName: h.emulator.cloudName, origin: h.emulator.url },
+      storage: config.storage,
       logger: h.logs.logger,
       auth,
       readOnly: false,
