@@ -121,7 +121,14 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .command('worker')
     .description('process queued records until SIGTERM/SIGINT (run as many as you like)')
     .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
-    .addHelpText('after', '\nExample:\n  media-migrate worker --concurrency 32')
+    .addHelpText(
+      'after',
+      '\nIt refills Redis\'s window of each open batch from the ledger (QUEUE_WINDOW jobs at a time). It takes no job of a batch\n' +
+        'whose MEDIA_ROOT fingerprint (five of its files, recorded at enqueue) it cannot see: it says so in one line and shows as\n' +
+        'refusing on the dashboard until the media is there. After 50 missing files in a row while other workers find theirs, it\n' +
+        'pauses itself and hands those records back.\n' +
+        'Example:\n  media-migrate worker --concurrency 32\n  MEDIA_ROOT=/mnt/media media-migrate worker',
+    )
     .action((o) => done(import('./worker.ts').then((m) => m.workerCommand(o, io))));
 
   program
