@@ -130,6 +130,20 @@ const migrations: Record<string, Knex.Migration> = {
       await db.raw('drop index if exists media_migrate_records_public_id_trgm');
     },
   },
+  '0006_tagged_index': {
+    // Every worker sweeps the ledger each minute for assets still waiting for MEDIA_TAG: a seek,
+    // not a scan of a million rows.
+    async up(db) {
+      await db.schema.alterTable(RECORDS, (t) => {
+        t.index(['tagged', 'id'], 'media_migrate_records_tagged');
+      });
+    },
+    async down(db) {
+      await db.schema.alterTable(RECORDS, (t) => {
+        t.dropIndex(['tagged', 'id'], 'media_migrate_records_tagged');
+      });
+    },
+  },
 };
 
 /**
