@@ -260,10 +260,7 @@ export class Ledger {
       );
       return;
     }
-    await this.db(RECORDS)
-      .insert(pks.map((pk) => ({ batch_id: batchId, source_table: source.table, source_column: source.column, priority, pk })))
-      .onConflict(['batch_id', 'source_table', 'source_column', 'pk'])
-      .ignore();
+    await this.insertIgnoring(pks.map((pk) => ({ batch_id: batchId, source_table: source.table, source_column: source.column, priority, pk })));
   }
 
   /**
@@ -282,10 +279,21 @@ export class Ledger {
       );
       return;
     }
-    await this.db(RECORDS)
-      .insert(rows.map((r) => ({ batch_id: batchId, source_table: source.table, source_column: source.column, pk: r.pk, old_value: r.value, public_id: r.publicId })))
-      .onConflict(['batch_id', 'source_table', 'source_column', 'pk'])
-      .ignore();
+    await this.insertIgnoring(rows.map((r) => ({ batch_id: batchId, source_table: source.table, source_column: source.column, pk: r.pk, old_value: r.value, public_id: r.publicId })));
+  }
+
+  /**
+   * Inserts ledger rows, leaving those the batch has. knex writes a multi-row insert on SQLite as one
+   * compound SELECT, which SQLite caps at 500 terms: a page of 1,000 goes in 250 at a time there.
+   */
+  private async insertIgnoring(rows: Record<string, unknown>[]): Promise<void> {
+    const chunk = dialectOf(this.db) === 'sqlite' ? 250 : rows.length;
+    for (let i = 0; i < rows.length; i += chunk) {
+      await this.db(RECORDS)
+        .insert(rows.slice(i, i + chunk))
+        .onConflict(['batch_id', 'source_table', 'source_column', 'pk'])
+        .ignore();
+    }
   }
 
   async pendingAmong(batchId: number, source: Source, pks: readonly string[]): Promise<Set<string>> {

@@ -34,3 +34,12 @@ describe('migrate', () => {
     expect(h.emulator.stats().created).toBe(3);
   });
 });
+
+describe('enqueue at page size', () => {
+  it('records a table larger than a page in every database (SQLite caps a multi-row insert at 500 terms)', async () => {
+    const rows = Array.from({ length: 1_200 }, (_, i) => ({ image: `p/${i + 1}.png` }));
+    for (let i = 0; i < rows.length; i += 200) await h.db('shop_productimages').insert(rows.slice(i, i + 200));
+    expect(JSON.parse((await h.run(['enqueue', '--json'])).stdout)).toMatchObject({ batch: 1, total: 1_200, pending: 1_200 });
+    expect(JSON.parse((await h.run(['enqueue', '--stage', '--json'])).stdout)).toMatchObject({ batch: 2, kind: 'stage', total: 1_200 });
+  });
+});

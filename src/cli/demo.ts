@@ -210,7 +210,8 @@ async function fillTables(database: DemoDatabase, rows: DemoRow[]): Promise<void
     await createShopTables(db, 'shop');
     for (const table of ['shop_productimages', 'shop_bannerimage', 'shop_subcategory'] as const) {
       const mine = rows.filter((r) => r.table === table).map((r) => ({ image: r.image }));
-      for (let i = 0; i < mine.length; i += 500) await db(table).insert(mine.slice(i, i + 500));
+      // 250 rows a statement: SQLite caps a compound SELECT (knex's multi-row insert there) at 500 terms.
+      for (let i = 0; i < mine.length; i += 250) await db(table).insert(mine.slice(i, i + 250));
     }
   } finally {
     await db.destroy();
