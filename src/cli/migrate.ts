@@ -4,6 +4,7 @@ import { runBatch } from '../run-batch.ts';
 import { openDatabase, openPipeline } from '../services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
+import { unfinishedRun } from './run-end.ts';
 import { batchSpec, setup } from './setup.ts';
 
 export interface MigrateOptions extends ScopeOptions {
@@ -60,19 +61,8 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
         }),
       );
     }
-    if (result.refused) {
-      println(io.stderr, `media-migrate: ${result.refused}`);
-      return 2;
-    }
-    if (result.halted) {
-      println(io.stderr, `media-migrate: batch ${batch.id} halted: ${result.halted}`);
-      println(io.stderr, `Fix the credentials, then run the same command again to resume batch ${batch.id}.`);
-      return 2;
-    }
-    if (result.interrupted) {
-      println(io.stderr, `Interrupted: batch ${batch.id} has ${counts.pending} records pending; run the same command again to resume.`);
-      return 0;
-    }
+    const unfinished = unfinishedRun(io, result);
+    if (unfinished !== undefined) return unfinished;
     if (!opts.json) {
       println(io.stdout, summaryLine(counts, { dryRun: batch.dryRun }));
       if (rewrite) println(io.stdout, rewriteLine(batch.stageBatchId!, rewrite));

@@ -62,21 +62,22 @@ type Placed = { reason: Reason; uploadMs?: number } | { ended: RecordResult };
  */
 async function place(h: RecordHelpers, open: OpenRecord, publicId: string, file: MediaFile): Promise<Placed> {
   const { value, finish, rec } = open;
+  const occupied = async (etag: string): Promise<Placed> => ({
+    ended: await finish({
+      outcome: Outcome.notInPlace,
+      reason: Reason.occupied,
+      oldValue: value,
+      publicId,
+      etag: file.md5,
+      bytes: file.size,
+      detail: `an asset ${publicId} already exists with other bytes (etag ${etag}); it is not ours to replace`,
+    }),
+  });
   const delivered = await h.uploader.deliveredEtag(publicId);
   if (delivered === file.md5) return { reason: Reason.existing };
   const ours = delivered !== undefined && (await h.ledger.placedByUs(publicId, delivered));
   if (delivered !== undefined && !ours) {
-    return {
-      ended: await finish({
-        outcome: Outcome.notInPlace,
-        reason: Reason.occupied,
-        oldValue: value,
-        publicId,
-        etag: file.md5,
-        bytes: file.size,
-        detail: `an asset ${publicId} already exists with other bytes (etag ${delivered}); it is not ours to replace`,
-      }),
-    };
+    return occupied(delivered);
   }
   const started = performance.now();
   let asset;
@@ -95,17 +96,7 @@ async function place(h: RecordHelpers, open: OpenRecord, publicId: string, file:
   }
   if (asset.existing) {
     // Someone else's asset appeared at the id between our look and our upload.
-    return {
-      ended: await finish({
-        outcome: Outcome.notInPlace,
-        reason: Reason.occupied,
-        oldValue: value,
-        publicId,
-        etag: file.md5,
-        bytes: file.size,
-        detail: `an asset ${publicId} already exists with other bytes (etag ${asset.etag}); it is not ours to replace`,
-      }),
-    };
+    return occupied(asset.etag);
   }
   // Our own upload arrived damaged: remove it so the retry uploads afresh instead of meeting it.
   await h.uploader.destroy(publicId);

@@ -1,0 +1,25 @@
+import type { RunBatchResult } from '../run-batch.ts';
+import { println, type CommandIO } from './io.ts';
+
+/**
+ * How a run of `migrate` or `stage` ended when it did not finish: refused (this machine cannot see
+ * the media), halted (Cloudinary refused the credentials) or interrupted (a signal). Says so and
+ * gives the exit code; undefined when the batch ran to its end.
+ */
+export function unfinishedRun(io: CommandIO, result: RunBatchResult): number | undefined {
+  const { batch, counts } = result;
+  if (result.refused) {
+    println(io.stderr, `media-migrate: ${result.refused}`);
+    return 2;
+  }
+  if (result.halted) {
+    println(io.stderr, `media-migrate: batch ${batch.id} halted: ${result.halted}`);
+    println(io.stderr, `Fix the credentials, then run the same command again to resume batch ${batch.id}.`);
+    return 2;
+  }
+  if (result.interrupted) {
+    println(io.stderr, `Interrupted: batch ${batch.id} has ${counts.pending} records pending; run the same command again to resume.`);
+    return 0;
+  }
+  return undefined;
+}
