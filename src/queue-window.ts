@@ -46,6 +46,11 @@ interface Cursor {
   priority: number;
   id: number;
   /**
+   * The batch's creation time: a cursor left by another ledger's batch of the same id (a ledger
+   * created anew beside the same Redis and QUEUE_PREFIX, as the demo does) is not this batch's.
+   */
+  created?: number;
+  /**
    * Set when the window starts again because Redis lost it: records whose attempt began shortly
    * before may still be in a worker's hands.
    */
@@ -93,10 +98,13 @@ export async function refillWindow(deps: WindowDeps, batch: Batch): Promise<Refi
   const r = await withLock(deps, batch.id, async () => {
     let room = deps.size - (await jobsInWindow(deps.queue));
     const key = cursorKey(deps.prefix, batch.id);
-    const raw = await deps.redis.get(key);
+    const created = batch.createdAt.getTime();
+    const stored = await deps.redis.get(key);
+    const raw = stored ? (JSON.parse(stored) as Cursor) : undefined;
+    const mine = raw && (raw.created === undefined || raw.created === created) ? raw : undefined;
     // No cursor for a batch that has made progress: Redis lost the window (a flush, a restart).
-    const lost = raw === null && (await deps.ledger.hasProgress(batch.id));
-    let cursor: Cursor = raw ? (JSON.parse(raw) as Cursor) : lost ? { ...START, lostAt: Date.now() } : START;
+    const lost = mine === undefined && (await deps.ledger.hasProgress(batch.id));
+    let cursor: Cursor = mine ?? (lost ? { ...START, lostAt: Date.now() } : START);
     if (lost) deps.logger.warn({ batch: batch.id }, 'Redis lost the queue window; handing the pending records over again');
     let added = 0;
     while (room > 0) {
@@ -104,7 +112,7 @@ export async function refillWindow(deps: WindowDeps, batch: Batch): Promise<Refi
       if (page.length === 0) return { added, exhausted: true, locked: true };
       await addWindowJobs(deps, page, cursor.lostAt, lost);
       const last = page[page.length - 1]!;
-      cursor = { priority: last.priority, id: last.id, ...(cursor.lostAt ? { lostAt: cursor.lostAt } : {}) };
+      cursor = { priority: last.priority, id: last.id, created, ...(cursor.lostAt ? { lostAt: cursor.lostAt } : {}) };
       // The cursor moves only once the jobs are in: a crash in between re-adds a page (a no-op).
       await deps.redis.set(key, JSON.stringify(cursor));
       added += page.length;
@@ -123,12 +131,6 @@ export async function resetWindow(deps: Pick<WindowDeps, 'redis' | 'prefix'>, ba
   await deps.redis.set(cursorKey(deps.prefix, batchId), JSON.stringify(START));
 }
 
-/**
- * Right after Redis lost the window, the jobs that were running are still in their workers' hands,
- * and which they are is unknowable (an attempt is noted in the ledger only once it has begun): the
- * first window handed over again waits `inFlightMs`, so they end before their records run again.
- * Later windows delay only records whose attempt began around the loss.
- */
 /**
  * Hands Redis again the batch's records that were reopened in the ledger (or that no job stands for):
  * the finished jobs Redis still keeps for them are removed first — a job id Redis holds makes a new
@@ -151,6 +153,12 @@ async function removeFinishedJobs(deps: WindowDeps, batchId: number): Promise<vo
   }
 }
 
+/**
+ * Right after Redis lost the window, the jobs that were running are still in their workers' hands,
+ * and which they are is unknowable (an attempt is noted in the ledger only once it has begun): the
+ * first window handed over again waits `inFlightMs`, so they end before their records run again.
+ * Later windows delay only records whose attempt began around the loss.
+ */
 async function addWindowJobs(deps: WindowDeps, records: readonly LedgerRecord[], lostAt: number | undefined, justLost: boolean): Promise<void> {
   const recent = lostAt === undefined ? Infinity : lostAt - deps.inFlightMs;
   await deps.queue.addBulk(

@@ -35,6 +35,11 @@ export async function openDatabase(
   } catch (err) {
     throw new ExitError(2, `DATABASE_URL: cannot connect to the database (${reasonOf(err)})`);
   }
+  if (cfg.client === 'pg' && cfg.schema) {
+    // Else the first statement fails with PostgreSQL's "no schema has been selected to create in".
+    const r = (await db.raw('select 1 from pg_namespace where nspname = ?', [cfg.schema])) as { rows: unknown[] };
+    if (r.rows.length === 0) throw new ExitError(2, `DATABASE_SCHEMA=${cfg.schema}: no such schema in the database DATABASE_URL names`);
+  }
   const ledger = new Ledger(db);
   await ledger.migrate();
   return { db, ledger };

@@ -10,15 +10,16 @@ import { captureLogs, TEST_REDIS_URL } from './helpers/harness.ts';
 async function demo(args: string[]) {
   let stdout = '';
   let stderr = '';
+  const logs = captureLogs([], 'warn');
   const io = {
     env: { REDIS_URL: TEST_REDIS_URL, PATH: process.env.PATH },
     stdout: new Writable({ write: (c, _e, cb) => ((stdout += c.toString()), cb()) }),
     stderr: new Writable({ write: (c, _e, cb) => ((stderr += c.toString()), cb()) }),
     isTTY: false,
-    logger: captureLogs([], 'warn').logger,
+    logger: logs.logger,
   };
   const code = await main(['node', 'media-migrate', 'demo', ...args], io);
-  return { code, stdout, stderr };
+  return { code, stdout, stderr, warnings: logs.records().map((l) => String(l.msg)) };
 }
 
 describe('demo', () => {
@@ -27,6 +28,15 @@ describe('demo', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/20 image rows in the SQLite file .*demo\.sqlite3/);
     expect(r.stdout).toContain('✖ DONE | Migrated=21 | Missing=2 | Skipped=4 | Failed=3');
+  });
+
+  it('starts clean when run again: nothing an earlier demo left in Redis is taken for this one', async () => {
+    // Each demo's ledger is new and its batch is 1 again, beside the same Redis keys.
+    await demo(['--images', '20', '--latency', '5']);
+    const r = await demo(['--images', '20', '--latency', '5']);
+    expect(r.stdout).toContain('✖ DONE | Migrated=21 | Missing=2 | Skipped=4 | Failed=3');
+    // No record waited for the window to be handed over again.
+    expect(r.warnings.filter((m) => /handing them over again/.test(m))).toEqual([]);
   });
 
   it('--cutover stages, switches and migrates while a visitor fetches every image: none breaks', async () => {

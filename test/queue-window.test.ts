@@ -95,6 +95,18 @@ describe('the queue window', () => {
     expect(new Set((await queue.getWaiting(0, -1)).map((j) => j.id))).toEqual(ids);
   });
 
+  it("ignores a cursor another ledger's batch of the same id left in Redis: the first window starts at the first record", async () => {
+    await seed(30);
+    const sources = await checkSources(h.db, defaultSources('shop'));
+    const { batch } = await openBatch(h.ledger, { kind: 'migrate', sources, store: 'public_id', dryRun: false, prefix: 'media/', tag: 'media' });
+    // What a batch 1 of an earlier ledger (same Redis, same QUEUE_PREFIX) left: a cursor past record 20.
+    const stale = { priority: 0, id: 20, created: batch.createdAt.getTime() - 60_000 };
+    await connection.set(`${h.prefix}:media-migrate:window:${batch.id}`, JSON.stringify(stale));
+    const deps = { db: h.db, ledger: h.ledger, queue, redis: connection, logger: h.logs.logger, window: { size: 100, inFlightMs: 30_000 } };
+    expect(await enqueueRecords(deps, batch, false)).toBe(30);
+    expect(await jobsInWindow(queue)).toBe(30);
+  });
+
   it('warns in one line, naming the setting, when Redis may evict keys', async () => {
     const redis = await startPrivateRedis();
     try {

@@ -202,6 +202,10 @@ describe('bad configuration is refused before any upload', () => {
     ['the database unreachable', { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/x' }, ['migrate'], /^media-migrate: DATABASE_URL: cannot connect to the database/],
     ['a bad --store', {}, ['migrate', '--store', 'blob'], /--store/],
   ];
+  // A schema is a PostgreSQL setting; the other databases have none to name.
+  if ((process.env.TEST_DB ?? 'pg') === 'pg') {
+    cases.push(['a schema that does not exist', { DATABASE_SCHEMA: 'no_such_schema' }, ['migrate'], /^media-migrate: DATABASE_SCHEMA=no_such_schema: no such schema/]);
+  }
   for (const [name, env, argv, message] of cases) {
     it(`refuses ${name} with one line and exit code 2`, async () => {
       await seed(2);

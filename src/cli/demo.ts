@@ -153,6 +153,11 @@ async function clearQueue(redisUrl: string): Promise<void> {
     const queue = new Queue(QUEUE_NAME, { connection, prefix: DEMO_PREFIX });
     await queue.obliterate({ force: true });
     await queue.close();
+    // The demo's ledger is new each time, its batch ids start again at 1: what an earlier demo left
+    // beside the queue (the window's cursor, counters) would be taken for this run's.
+    for await (const keys of connection.scanStream({ match: `${DEMO_PREFIX}:*`, count: 500 }) as AsyncIterable<string[]>) {
+      if (keys.length > 0) await connection.del(...keys);
+    }
   } finally {
     connection.disconnect();
   }
