@@ -9,6 +9,8 @@ import { dialectOf } from './db.ts';
 export const BATCHES = 'media_migrate_batches';
 export const RECORDS = 'media_migrate_records';
 export const MIGRATIONS_TABLE = 'media_migrate_knex_migrations';
+/** Values outside a scoped stage batch that claim one of its in-place ids (see cutover/collisions.ts). */
+export const CLAIMS = 'media_migrate_claims';
 
 const migrations: Record<string, Knex.Migration> = {
   '0001_ledger': {
@@ -141,6 +143,33 @@ const migrations: Record<string, Knex.Migration> = {
     async down(db) {
       await db.schema.alterTable(RECORDS, (t) => {
         t.dropIndex(['tagged', 'id'], 'media_migrate_records_tagged');
+      });
+    },
+  },
+  '0007_outside_claims': {
+    // A scoped stage batch (a canary, --only, a pk range, --from) must still see a row outside its
+    // scope whose value claims the same in-place id (a.jpg staged, a.png left out): the sources to
+    // look through, and what was found there.
+    async up(db) {
+      await db.schema.alterTable(BATCHES, (t) => {
+        t.text('claim_sources').nullable();
+      });
+      await db.schema.createTable(CLAIMS, (t) => {
+        t.bigIncrements('id');
+        t.integer('batch_id').unsigned().notNullable().references('id').inTable(BATCHES).onDelete('CASCADE');
+        t.string('public_id', 255).notNullable();
+        t.string('source_table', 128).notNullable();
+        t.string('source_column', 128).notNullable();
+        t.string('pk', 191).notNullable();
+        t.text('value').notNullable();
+        t.unique(['batch_id', 'source_table', 'source_column', 'pk'], { indexName: 'media_migrate_claims_identity' });
+        t.index(['batch_id', 'public_id'], 'media_migrate_claims_public_id');
+      });
+    },
+    async down(db) {
+      await db.schema.dropTableIfExists(CLAIMS);
+      await db.schema.alterTable(BATCHES, (t) => {
+        t.dropColumn('claim_sources');
       });
     },
   },

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { claimSqliteWriteLock, dialectOf } from './db.ts';
-import { BATCHES, RECORDS, migrateLedger } from './ledger-migrations.ts';
+import { BATCHES, CLAIMS, RECORDS, migrateLedger } from './ledger-migrations.ts';
 import { addCount, emptyCounts, type Counts, type FinalOutcome, Outcome, Reason } from './outcomes.ts';
 import type { CheckedSource, Source } from './sources.ts';
 import type { StoreMode } from './storage-convention.ts';
@@ -29,6 +29,16 @@ export interface BatchSpec {
   dryRun: boolean;
   prefix: string;
   tag: string;
+  /**
+   * A scoped stage batch: every source configured (not only those `--only` kept), looked through for
+   * values outside the scope that claim one of the batch's in-place ids.
+   */
+  claimSources?: CheckedSource[] | undefined;
+}
+
+/** A value that claims an in-place id: a record of the batch, or a row outside a scoped batch's scope (no id). */
+export interface InPlaceClaim extends Pick<LedgerRecord, 'table' | 'column' | 'pk' | 'oldValue'> {
+  id: number | undefined;
 }
 
 export interface Batch extends BatchSpec {
@@ -108,6 +118,7 @@ function toBatch(r: Row): Batch {
     sources: JSON.parse(String(r.sources)) as CheckedSource[],
     scope: r.scope ? (JSON.parse(String(r.scope)) as BatchScope) : {},
     fingerprint: r.fingerprint ? (JSON.parse(String(r.fingerprint)) as MediaFingerprint) : undefined,
+    claimSources: r.claim_sources ? (JSON.parse(String(r.claim_sources)) as CheckedSource[]) : undefined,
     store: String(r.store) as StoreMode,
     dryRun: Boolean(r.dry_run),
     prefix: String(r.prefix),
@@ -175,6 +186,7 @@ export class Ledger {
         stage_batch_id: extra.stageBatchId ?? null,
         scope: scopeColumn(spec.scope),
         sources: JSON.stringify(spec.sources),
+        claim_sources: spec.claimSources ? JSON.stringify(spec.claimSources) : null,
         store: spec.store,
         dry_run: spec.dryRun,
         prefix: spec.prefix,
@@ -484,10 +496,41 @@ export class Ledger {
     return new Map(rows.map((r) => [String(r.pk), String(r.old_value)]));
   }
 
-  /** Every record of a batch that has claimed this in-place id (a handful at most). */
-  async inPlaceGroup(batchId: number, publicId: string): Promise<LedgerRecord[]> {
+  /**
+   * Every value that claims this in-place id: the batch's records, then the rows outside its scope
+   * (a scoped stage batch) that the producer found claiming it. A handful at most.
+   */
+  async inPlaceGroup(batchId: number, publicId: string): Promise<InPlaceClaim[]> {
     const rows = await this.db(RECORDS).where({ batch_id: batchId, public_id: publicId }).orderBy('id');
-    return rows.map(toRecord);
+    const outside = (await this.db(CLAIMS).where({ batch_id: batchId, public_id: publicId }).orderBy('id')) as Row[];
+    return [
+      ...rows.map(toRecord),
+      ...outside.map((r) => ({ id: undefined, table: String(r.source_table), column: String(r.source_column), pk: String(r.pk), oldValue: String(r.value) })),
+    ];
+  }
+
+  /** Which of these in-place ids the batch's records claim, and by which records. */
+  async claimsOf(batchId: number, publicIds: readonly string[]): Promise<Map<string, Pick<LedgerRecord, 'table' | 'column' | 'pk'>[]>> {
+    const by = new Map<string, Pick<LedgerRecord, 'table' | 'column' | 'pk'>[]>();
+    if (publicIds.length === 0) return by;
+    const rows = (await this.db(RECORDS)
+      .where({ batch_id: batchId })
+      .whereIn('public_id', [...new Set(publicIds)])
+      .select('public_id', 'source_table', 'source_column', 'pk')) as Row[];
+    for (const r of rows) {
+      const id = String(r.public_id);
+      by.set(id, [...(by.get(id) ?? []), { table: String(r.source_table), column: String(r.source_column), pk: String(r.pk) }]);
+    }
+    return by;
+  }
+
+  /** Notes rows outside a scoped stage batch that claim one of its in-place ids (again is a no-op). */
+  async addOutsideClaims(batchId: number, claims: readonly { publicId: string; table: string; column: string; pk: string; value: string }[]): Promise<void> {
+    if (claims.length === 0) return;
+    await this.db(CLAIMS)
+      .insert(claims.map((c) => ({ batch_id: batchId, public_id: c.publicId, source_table: c.table, source_column: c.column, pk: c.pk, value: c.value })))
+      .onConflict(['batch_id', 'source_table', 'source_column', 'pk'])
+      .ignore();
   }
 
   /**

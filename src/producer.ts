@@ -133,6 +133,7 @@ const LAST = 1;
 export async function enqueueRecords(deps: EnqueueDeps, batch: Batch, _resumed: boolean, pageSize = PAGE_SIZE): Promise<number> {
   if (!batch.enqueuedAt) {
     await recordBatch(deps, batch, pageSize);
+    if (batch.kind === 'stage' && batch.claimSources) await recordOutsideClaims(deps, batch, batch.claimSources, pageSize);
     if (deps.mediaRoot && !batch.fingerprint) await fingerprint(deps, batch, deps.mediaRoot);
     // Every record is in the ledger before the batch says its scan is complete, and before any
     // refiller (which only takes complete batches) moves its window.
@@ -175,6 +176,30 @@ async function recordRows(ledger: Ledger, batch: Batch, source: Source, rows: { 
   const { first, last } = await splitByStage(ledger, batch, source, rows);
   await ledger.addPending(batch.id, source, first, FIRST);
   await ledger.addPending(batch.id, source, last, LAST);
+}
+
+/**
+ * A scoped stage batch stages only part of the library, but after the switch every row is served by
+ * its in-place id: a row outside the scope whose value claims the same id as one inside (`a.png` left
+ * out, `a.jpg` staged) would be served the other's picture. Every row of every configured source is
+ * looked at, a page at a time, and those that claim one of the batch's ids are noted for the
+ * collision check. A few ledger look-ups per page; memory stays a page.
+ */
+async function recordOutsideClaims(deps: EnqueueDeps, batch: Batch, sources: readonly Source[], pageSize: number): Promise<void> {
+  for (const source of sources) {
+    for await (const rows of scanRows(deps.db, source, pageSize, true)) {
+      const mine = claims(batch, rows).filter((c): c is typeof c & { publicId: string; value: string } => c.publicId !== null);
+      const inBatch = await deps.ledger.claimsOf(batch.id, mine.map((c) => c.publicId));
+      const outside = mine.filter((c) => {
+        const holders = inBatch.get(c.publicId);
+        return holders !== undefined && !holders.some((r) => r.table === source.table && r.column === source.column && r.pk === c.pk);
+      });
+      await deps.ledger.addOutsideClaims(
+        batch.id,
+        outside.map((c) => ({ publicId: c.publicId, table: source.table, column: source.column, pk: c.pk, value: c.value })),
+      );
+    }
+  }
 }
 
 /**

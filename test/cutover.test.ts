@@ -167,6 +167,31 @@ describe('stage', () => {
     expect((await fetchBytes(storageUrl('products/boot.png'))).body.equals(changed)).toBe(true);
   });
 
+  it('a scoped stage (a canary) still sees the values outside its scope that claim its ids, and stages neither', async () => {
+    await h.file('products/a.jpg', jpegHeaderBytes(6, 6, 8));
+    await h.file('products/a.png', pngBytes(6, 6, 9));
+    await h.file('products/b.png', pngBytes(5, 5, 3));
+    await h.file('products/b.gif', gifBytes(5, 5, 4));
+    await h.file('products/c.png', pngBytes(4, 4, 5));
+    // In scope (pk 1-3 of shop_productimages): a.jpg, b.png, c.png. Outside: a.png (pk 4), and in
+    // another source products/b.gif (other bytes) and products/c.png (the same file: no collision).
+    await h.db('shop_productimages').insert(['products/a.jpg', 'products/b.png', 'products/c.png', 'products/a.png'].map((image) => ({ image })));
+    await h.db('shop_bannerimage').insert([{ image: 'products/b.gif' }, { image: 'products/c.png' }]);
+    const r = await h.run(['stage', '--only', 'shop_productimages', '--pk-to', '3', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ total: 3, staged: 1, notInPlace: 2 });
+    const records = await ledger(1);
+    expect(records.map((x) => [x.old_value, x.outcome, x.reason])).toEqual([
+      ['products/a.jpg', 'not_in_place', 'collision'],
+      ['products/b.png', 'not_in_place', 'collision'],
+      ['products/c.png', 'staged', 'uploaded'],
+    ]);
+    expect(records[0]!.detail).toContain('shop_productimages.image[pk=4], outside this batch, ("products/a.png")');
+    expect(records[1]!.detail).toContain('shop_bannerimage.image[pk=1], outside this batch, ("products/b.gif")');
+    expect(h.emulator.assets.has('media/products/a')).toBe(false);
+    expect(h.emulator.assets.has('media/products/b')).toBe(false);
+  });
+
   it('enqueue --stage spreads a stage batch over workers like any other', async () => {
     await h.file('products/boot.png', pngBytes(4, 4, 1));
     await h.db('shop_productimages').insert({ image: 'products/boot.png' });

@@ -2,7 +2,7 @@ import { batchStatus } from '../../src/batch-status.ts';
 import { errorMessage } from '../../src/errors.ts';
 import type { BatchSpec, Ledger } from '../../src/ledger.ts';
 import { enqueueRecords, openBatch } from '../../src/producer.ts';
-import { applyOnly, describeScope, type BatchScope } from '../../src/scope.ts';
+import { applyOnly, describeScope, isScoped, type BatchScope } from '../../src/scope.ts';
 import { checkSources, defaultSources, type CheckedSource } from '../../src/sources.ts';
 import { listWorkers } from '../../src/worker-registry.ts';
 import type { DashboardDeps } from '../deps.ts';
@@ -66,8 +66,11 @@ export function startHandlers(deps: DashboardDeps) {
 
   /** The sources and settings a new batch takes: the newest batch's, else the seed app's models. */
   const baseline = async (): Promise<{ sources: CheckedSource[]; prefix: string; tag: string; store: BatchSpec['store'] }> => {
-    const latest = await ledger.latestBatch();
-    if (latest) return { sources: latest.sources, prefix: latest.prefix, tag: latest.tag, store: latest.store };
+    // A batch `--only` scoped holds only some sources: the newest that holds them all says which they are.
+    const recent = await ledger.listBatches(50);
+    const whole = recent.find((b) => !b.scope.only) ?? recent.find((b) => b.claimSources);
+    const latest = recent[0];
+    if (latest) return { sources: whole ? (whole.claimSources ?? whole.sources) : latest.sources, prefix: latest.prefix, tag: latest.tag, store: latest.store };
     const storage = deps.storage ?? { prefix: 'media/', tag: 'media', appLabel: 'shop' };
     try {
       return { sources: await checkSources(deps.db, defaultSources(storage.appLabel)), prefix: storage.prefix, tag: storage.tag, store: 'public_id' };
@@ -84,7 +87,10 @@ export function startHandlers(deps: DashboardDeps) {
     } catch (err) {
       throw new HttpError(HttpStatus.badRequest, errorMessage(err));
     }
-    return { kind: r.kind === 'stage' ? 'stage' : 'migrate', dryRun: r.kind === 'dry_run', sources, scope: r.scope, prefix: base.prefix, tag: base.tag, store: base.store };
+    const kind = r.kind === 'stage' ? 'stage' : 'migrate';
+    // A scoped stage batch looks through every source for values claiming its in-place ids.
+    const claimSources = kind === 'stage' && isScoped(r.scope) ? base.sources : undefined;
+    return { kind, dryRun: r.kind === 'dry_run', sources, scope: r.scope, prefix: base.prefix, tag: base.tag, store: base.store, ...(claimSources ? { claimSources } : {}) };
   };
 
   /** Whether a worker is connected that could take the batch's jobs (not refusing, not paused). */

@@ -6,7 +6,7 @@ import { Resources } from '../resources.ts';
 import { checkSources, defaultSources, loadSourcesFile } from '../sources.ts';
 import { STORE_MODES, type StoreMode } from '../storage-convention.ts';
 import { ExitError } from '../errors.ts';
-import { applyOnly, scopeFrom, type ScopeOptions } from '../scope.ts';
+import { applyOnly, isScoped, scopeFrom, type ScopeOptions } from '../scope.ts';
 import { summarizeRecordList } from '../record-list.ts';
 import { resolve } from 'node:path';
 import { loggerFor, type CommandIO } from './io.ts';
@@ -39,9 +39,12 @@ export async function batchSpec(
     const file = resolve(opts.from);
     scope.from = { file, ...(await summarizeRecordList(file)) };
   }
+  const kind = opts.kind ?? 'migrate';
   return {
-    kind: opts.kind ?? 'migrate',
+    kind,
     sources: await checkSources(db, applyOnly(sources, scope.only)),
+    // A scoped stage batch looks through every source for values claiming its in-place ids.
+    ...(kind === 'stage' && isScoped(scope) ? { claimSources: await checkSources(db, sources) } : {}),
     scope,
     store: parseStore(opts.store),
     dryRun: Boolean(opts.dryRun),

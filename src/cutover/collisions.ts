@@ -1,5 +1,5 @@
 import { PermanentError } from '../errors.ts';
-import type { Batch, LedgerRecord } from '../ledger.ts';
+import type { Batch, InPlaceClaim, LedgerRecord } from '../ledger.ts';
 import { readMediaFile } from '../media-file.ts';
 import { recordLabel, type RecordHelpers } from '../record-steps.ts';
 
@@ -12,14 +12,15 @@ import { recordLabel, type RecordHelpers } from '../record-steps.ts';
  * The producer notes every record's value and in-place id when it scans the tables, so a record sees
  * from the start every other value that claims its id, and reads their files itself: each of two
  * colliding records reaches the same verdict on its own, whatever the order the workers take them in,
- * and neither uploads first only to be taken back.
+ * and neither uploads first only to be taken back. A scoped stage batch (a canary, say) also looks
+ * through the rows outside its scope: `a.png` left out of it still forbids staging `a.jpg`.
  */
 
 /**
  * The first other value claiming this id whose file does not hold exactly `md5` (or cannot be read:
  * a row whose file is missing would be served the other's picture too), or undefined.
  */
-export async function findCollision(h: RecordHelpers, batch: Batch, me: LedgerRecord, value: string, publicId: string, md5: string): Promise<LedgerRecord | undefined> {
+export async function findCollision(h: RecordHelpers, batch: Batch, me: LedgerRecord, value: string, publicId: string, md5: string): Promise<InPlaceClaim | undefined> {
   const group = await h.ledger.inPlaceGroup(batch.id, publicId);
   const seen = new Map<string, boolean>([[value, true]]);
   for (const other of group) {
@@ -43,8 +44,9 @@ async function md5Of(h: RecordHelpers, value: string): Promise<string | undefine
   }
 }
 
-export function collisionDetail(publicId: string, other: LedgerRecord): string {
-  return `${publicId} is also the in-place id of ${recordLabel(other)} ("${other.oldValue ?? ''}"), which holds other bytes; neither is staged`;
+export function collisionDetail(publicId: string, other: InPlaceClaim): string {
+  const outside = other.id === undefined ? ', outside this batch,' : '';
+  return `${publicId} is also the in-place id of ${recordLabel(other)}${outside} ("${other.oldValue ?? ''}"), which holds other bytes; neither is staged`;
 }
 
 /**
