@@ -17,6 +17,8 @@ import { scenarioEnqueue } from './scenario-3-enqueue.ts';
 import { scenarioRedis } from './scenario-4-redis.ts';
 import { scenarioWorkers } from './scenario-5-workers.ts';
 import { scenarioSearch } from './scenario-s-search.ts';
+import { scenarioFlush } from './scenario-f-flush.ts';
+import { scenarioLaunch } from './scenario-l-launch.ts';
 import { createWorld, describeMachine, ROOT, type World } from './world.ts';
 
 const SCENARIOS: { id: string; run: (ctx: BenchContext, world: World) => Promise<ScenarioResult> }[] = [
@@ -27,6 +29,8 @@ const SCENARIOS: { id: string; run: (ctx: BenchContext, world: World) => Promise
   { id: '5', run: scenarioWorkers },
   { id: 'P', run: scenarioProfile },
   { id: 'S', run: scenarioSearch },
+  { id: 'F', run: scenarioFlush },
+  { id: 'L', run: scenarioLaunch },
 ];
 
 const { values } = parseArgs({
@@ -39,7 +43,7 @@ const { values } = parseArgs({
 const only = values.only ? new Set(values.only.split(',').map((s) => s.trim().toUpperCase())) : undefined;
 const chosen = SCENARIOS.filter((s) => !only || only.has(s.id));
 if (chosen.length === 0) {
-  process.stderr.write(`bench: --only ${values.only}: no such scenario (1, 2, 3, 4, 5, P, S)\n`);
+  process.stderr.write(`bench: --only ${values.only}: no such scenario (1, 2, 3, 4, 5, P, S, F, L)\n`);
   process.exit(2);
 }
 const quick = values.quick ?? false;

@@ -37,21 +37,24 @@ export async function scenarioSequential(ctx: BenchContext, world: World): Promi
   }
   // On a shared machine, noise only ever slows a run down: each side keeps its best run.
   const script = scripts.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
-  const pipeline = pipelines.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
+  // Judged over the whole command, start-up included: that is what a user waits for.
+  const whole = (p: PipelineRun) => p.images / p.commandSeconds;
+  const pipeline = pipelines.reduce((a, b) => (whole(b) > whole(a) ? b : a));
   return {
     id: '1',
     title: `Against the one-at-a-time script (${LATENCY_MS} ms per upload)`,
     figures: [
       { label: 'one-at-a-time script', value: script.perSecond, unit: 'images/s', digits: 2 },
-      { label: `migrate --concurrency ${CONCURRENCY}`, value: pipeline.perSecond, unit: 'images/s', digits: 1 },
-      { label: 'speed-up over the script', value: pipeline.perSecond / script.perSecond, unit: '×', digits: 1, target: { op: '>=', value: 25 } },
+      { label: `migrate --concurrency ${CONCURRENCY}, the whole command`, value: whole(pipeline), unit: 'images/s', digits: 1 },
+      { label: 'speed-up over the script', value: whole(pipeline) / script.perSecond, unit: '×', digits: 1, target: { op: '>=', value: 25 } },
       {
-        label: `share of the physical limit (${limit} images/s)`,
-        value: (100 * pipeline.perSecond) / limit,
+        label: `share of the physical limit (${limit} images/s), the whole command`,
+        value: (100 * whole(pipeline)) / limit,
         unit: '%',
         digits: 1,
-        target: { op: '>=', value: 80 },
+        target: { op: '>=', value: 90 },
       },
+      { label: `share of the physical limit, first to last record`, value: (100 * pipeline.perSecond) / limit, unit: '%', digits: 1 },
     ],
     details: [
       ...table(
@@ -62,8 +65,8 @@ export async function scenarioSequential(ctx: BenchContext, world: World): Promi
           ...pipelines.map((p, i): (string | number)[] => [
             `migrate --concurrency 32, run ${i + 1}`,
             p.images,
-            fmt(p.perSecond, 1),
-            `${fmt(p.seconds, 1)} s from batch creation to the last record; the command took ${fmt(p.commandSeconds, 1)} s with start-up`,
+            fmt(whole(p), 1),
+            `the command took ${fmt(p.commandSeconds, 1)} s, start-up included; ${fmt(p.seconds, 1)} s from batch creation to the last record (${fmt(p.perSecond, 1)}/s)`,
           ]),
         ],
       ),

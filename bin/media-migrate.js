@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The compiled CLI: `npm run build` writes dist/ (`npm ci` and `npm pack` run it through `prepare`).
 import { main } from '../dist/src/cli/main.js';
+import { keepHeapSmall } from '../dist/src/heap.js';
+
+keepHeapSmall();
 
 // `media-migrate report | head`: the reader went away, which is no error of ours.
 process.stdout.on('error', (err) => {

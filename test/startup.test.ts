@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,5 +48,37 @@ describe('what the CLI loads before a command runs', () => {
   it('each command of the program imports its own module when it runs', () => {
     const main = readFileSync(join(DIST, 'src/cli/main.js'), 'utf8');
     for (const [, name] of main.matchAll(/\.command\('([\w-]+)'\)/g)) expect(main).toContain(`import("./${name}.js")`);
+  });
+});
+
+describe('the memory of a long-running command', () => {
+  // What keepHeapSmall claims, checked on this Node: set from inside the process, the flags hold the
+  // young generation at its starting size while a busy loop keeps many objects alive across scavenges.
+  const youngGenerationMb = (prelude: string) =>
+    Number(
+      execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `${prelude}
+           const v8 = await import('node:v8');
+           let keep = [];
+           for (let i = 0; i < 2e6; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 50000) keep = []; }
+           console.log(v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 2 ** 20);`,
+        ],
+        { encoding: 'utf8' },
+      ),
+    );
+
+  it('keeps the young generation at its starting size, which V8 alone grows to 16 MB or more', () => {
+    const entry = JSON.stringify(join(DIST, 'src/heap.js'));
+    expect(youngGenerationMb(`const { keepHeapSmall } = await import(${entry}); keepHeapSmall();`)).toBeLessThanOrEqual(2);
+    expect(youngGenerationMb('')).toBeGreaterThanOrEqual(16);
+  });
+
+  it('is what the bin and the worker entry do first', () => {
+    expect(readFileSync(fileURLToPath(new URL('../bin/media-migrate.js', import.meta.url)), 'utf8')).toMatch(/\nkeepHeapSmall\(\);\n/);
+    expect(readFileSync(join(DIST, 'workers/main.js'), 'utf8')).toMatch(/\nkeepHeapSmall\(\);\n/);
   });
 });
