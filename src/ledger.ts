@@ -338,6 +338,11 @@ export class Ledger {
     return rows.map(toRecord);
   }
 
+  /** Is any record of the batch still pending? An index seek, cheap enough to ask many times a second. */
+  async hasPending(batchId: number): Promise<boolean> {
+    return Boolean(await this.db(RECORDS).where({ batch_id: batchId, outcome: Outcome.pending }).first('id'));
+  }
+
   /** Has any record of the batch been attempted or ended? (A batch whose window is new has none.) */
   async hasProgress(batchId: number): Promise<boolean> {
     const r = await this.db(RECORDS)

@@ -14,6 +14,7 @@ import { migrateRecord, recordLabel } from './migrate-record.ts';
 import { Outcome, Reason } from './outcomes.ts';
 import { QUEUE_NAME, fromJobData, type RecordJobData, type RecordJobResult, type RecordQueue } from './queue.ts';
 import { startRefiller, type Refiller, type WindowDeps } from './queue-window.ts';
+import { jobsForUploadSlots, limitUploads } from './upload-slots.ts';
 import { createWorkerGuard, type WorkerGuard } from './worker-guard.ts';
 import { registerWorker } from './worker-registry.ts';
 import type { Uploader } from './uploader.ts';
@@ -31,6 +32,7 @@ export interface RecordWorkerDeps {
   connection: Redis;
   /** Used to pause the whole queue when Cloudinary refuses our credentials. */
   queue: RecordQueue;
+  /** Uploads in flight at once (`--concurrency`). */
   concurrency: number;
   /** Called once when the credentials are refused: the process should stop taking work. */
   onHalt?: (message: string) => void;
@@ -86,6 +88,8 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
   };
 
   const tagger = createMediaTagger({ ledger: deps.ledger, uploader: deps.uploader, logger: deps.logger });
+  // `concurrency` uploads in flight; the worker holds a few more jobs, whose database work overlaps them.
+  const uploader = limitUploads(deps.uploader, deps.concurrency);
   const windowDeps: WindowDeps = {
     ledger: deps.ledger,
     queue: deps.queue,
@@ -149,8 +153,9 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
     const log = deps.logger.child({ jobId: job.id, batch: ref.batchId, table: ref.table, column: ref.column, pk: ref.pk });
     const label = recordLabel(ref);
     if (haltMessage) {
-      // Cloudinary already refused our credentials: hand the job back untouched.
-      await worker.rateLimit(60_000);
+      // Cloudinary already refused our credentials: hand the job back untouched. The queue is paused
+      // (halt), so no worker takes it again; a worker-wide rate limit here would also race close(),
+      // which then waits the limit out.
       throw Worker.RateLimitError();
     }
     try {
@@ -166,7 +171,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
         throw new DelayedError();
       }
       const handle = batch.kind === 'stage' ? stageRecord : migrateRecord;
-      const result = await handle({ batch, source, ref }, { ...deps, limits, logger: log, tagger });
+      const result = await handle({ batch, source, ref }, { ...deps, uploader, limits, logger: log, tagger });
       await guard.after(batch, ref, result.outcome, result.reason);
       // One line per record at debug; what an operator must act on (failed, missing) is louder.
       const level = result.outcome === Outcome.failed ? 'warn' : result.outcome === Outcome.missing ? 'info' : 'debug';
@@ -179,7 +184,6 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
       if (err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
       if (err instanceof CredentialsError) {
         await halt(ref.batchId, err.message);
-        await worker.rateLimit(60_000);
         throw Worker.RateLimitError();
       }
       if (err instanceof RateLimitedError) {
@@ -231,7 +235,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
   const worker: Worker<RecordJobData, RecordJobResult> = new Worker<RecordJobData, RecordJobResult>(QUEUE_NAME, processor, {
     connection: deps.connection,
     prefix: deps.redis.prefix,
-    concurrency: deps.concurrency,
+    concurrency: jobsForUploadSlots(deps.concurrency),
     stalledInterval: deps.upload.stalledIntervalMs,
     lockDuration: deps.upload.lockDurationMs,
     // A crashed worker's job is picked up again; our handler is safe to repeat, so allow it twice.

@@ -89,7 +89,18 @@ export async function openUploader(
 }
 
 /**
- * Everything a worker needs, opened in order (database, Redis, Cloudinary with a credentials check),
+ * Awaits every promise, then throws the first failure in the order given (the message a user gets
+ * does not depend on which service answered first), or returns every value. Unlike Promise.all, no
+ * opening is left running after the command has given up and closed what it had.
+ */
+export async function settleAll<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+/**
+ * Everything a worker needs, opened side by side (database, Redis, Cloudinary with a credentials check),
  * for `migrate` and `worker` alike. A caller that already opened the database passes it in.
  */
 export async function openPipeline(
@@ -98,9 +109,12 @@ export async function openPipeline(
   logger: Logger,
   database?: { db: Knex; ledger: Ledger },
 ): Promise<RunBatchDeps> {
-  const { db, ledger } = database ?? (await openDatabase(config.database, res, logger));
-  const { connection, queue } = await openQueue(config.redis, config.upload, res, logger);
-  const uploader = await openUploader(config.cloudinary, config.upload, res, { checkCredentials: true });
+  // Side by side: the credentials check alone waits for a round trip to Cloudinary.
+  const [{ db, ledger }, { connection, queue }, uploader] = await settleAll([
+    database ? Promise.resolve(database) : openDatabase(config.database, res, logger),
+    openQueue(config.redis, config.upload, res, logger),
+    openUploader(config.cloudinary, config.upload, res, { checkCredentials: true }),
+  ] as const);
   return {
     db,
     ledger,

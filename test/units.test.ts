@@ -12,6 +12,8 @@ import { contentSuffix, publicIdFor } from '../src/storage-convention.ts';
 import { stagedLine, summaryLine } from '../src/outcomes.ts';
 import { inPlaceId, inPlaceProblem } from '../src/cutover/in-place-id.ts';
 import { secretsInEnv } from '../src/secrets.ts';
+import { jobsForUploadSlots, limitUploads } from '../src/upload-slots.ts';
+import type { Uploader, UploadRequest } from '../src/uploader.ts';
 import { gifBytes, jpegHeaderBytes, pngBytes } from './helpers/images.ts';
 
 describe('storage convention (django-cloudinary-storage MediaCloudinaryStorage)', () => {
@@ -216,5 +218,65 @@ describe('classifying what Cloudinary answers', () => {
     expect(refused).toBeInstanceOf(PermanentError);
     expect((refused as PermanentError).reason).toBe('cloudinary_rejected');
     expect(refused.message).toBe('upload of "x.png": Cloudinary refused it (400: Invalid image file)');
+  });
+});
+
+describe('upload slots (--concurrency is uploads in flight)', () => {
+  /** An uploader that answers when told to, counting what is in flight. */
+  function slowUploader() {
+    let inFlight = 0;
+    let most = 0;
+    const answers: { resolve: () => void; reject: (e: unknown) => void; req: UploadRequest }[] = [];
+    const uploader = {
+      upload: (req: UploadRequest) =>
+        new Promise((resolve, reject) => {
+          inFlight++;
+          most = Math.max(most, inFlight);
+          answers.push({
+            req,
+            resolve: () => (inFlight--, resolve({ publicId: req.publicId })),
+            reject: (e) => (inFlight--, reject(e)),
+          });
+        }),
+      close: () => {},
+    } as unknown as Uploader;
+    return { uploader, answers, most: () => most };
+  }
+  const req = (i: number) => ({ publicId: `p${i}` }) as UploadRequest;
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+
+  it('the worker holds a quarter more jobs than upload slots', () => {
+    expect(jobsForUploadSlots(32)).toBe(40);
+    expect(jobsForUploadSlots(1)).toBe(2);
+  });
+
+  it('never has more than N uploads in flight; the others go in order as slots free up', async () => {
+    const s = slowUploader();
+    const limited = limitUploads(s.uploader, 3);
+    const done = Array.from({ length: 8 }, (_, i) => limited.upload(req(i)));
+    await tick();
+    expect(s.answers.map((a) => a.req.publicId)).toEqual(['p0', 'p1', 'p2']);
+    for (let i = 0; i < 8; i++) {
+      s.answers[i]!.resolve();
+      await tick();
+    }
+    await Promise.all(done);
+    expect(s.answers.map((a) => a.req.publicId)).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7']);
+    expect(s.most()).toBe(3);
+    // Methods other than upload are the uploader's own.
+    expect(() => limited.close()).not.toThrow();
+  });
+
+  it('sends no waiting upload once Cloudinary refused the credentials', async () => {
+    const s = slowUploader();
+    const limited = limitUploads(s.uploader, 2);
+    const done = Array.from({ length: 5 }, (_, i) => limited.upload(req(i)).catch((e: unknown) => e));
+    await tick();
+    const refused = new CredentialsError('CLOUDINARY_URL: Cloudinary refused the API key or secret (401)');
+    s.answers[0]!.reject(refused);
+    s.answers[1]!.reject(refused);
+    const results = await Promise.all(done);
+    expect(results.every((r) => r === refused)).toBe(true);
+    expect(s.answers).toHaveLength(2);
   });
 });

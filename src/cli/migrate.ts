@@ -1,7 +1,7 @@
 import { summaryLine } from '../outcomes.ts';
 import { describeScope, isScoped, type ScopeOptions } from '../scope.ts';
 import { runBatch } from '../run-batch.ts';
-import { openDatabase, openPipeline } from '../services.ts';
+import { openDatabase, openPipeline, settleAll } from '../services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
 import { unfinishedRun } from './run-end.ts';
@@ -34,9 +34,8 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
     const database = await openDatabase(config.database, res, logger);
-    const spec = await batchSpec(database.db, config, opts);
     // A dry run uploads nothing, but a wrong secret is still worth knowing before the real one.
-    const deps = await openPipeline(config, res, logger, database);
+    const [spec, deps] = await settleAll([batchSpec(database.db, config, opts), openPipeline(config, res, logger, database)] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(
       deps,

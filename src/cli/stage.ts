@@ -2,7 +2,7 @@ import { recordLabel } from '../record-steps.ts';
 import { Outcome, stagedLine } from '../outcomes.ts';
 import { describeScope, isScoped, type ScopeOptions } from '../scope.ts';
 import { runBatch } from '../run-batch.ts';
-import { openDatabase, openPipeline } from '../services.ts';
+import { openDatabase, openPipeline, settleAll } from '../services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
 import { unfinishedRun } from './run-end.ts';
@@ -27,8 +27,7 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
     const database = await openDatabase(config.database, res, logger);
-    const spec = await batchSpec(database.db, config, { ...opts, kind: 'stage' });
-    const deps = await openPipeline(config, res, logger, database);
+    const [spec, deps] = await settleAll([batchSpec(database.db, config, { ...opts, kind: 'stage' }), openPipeline(config, res, logger, database)] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(deps, spec, {
       concurrency: opts.concurrency,
