@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only 1,3,P] [-- --out FILE]`: the performance scenarios of the
+ * `npm run bench [-- --quick] [-- --only 1,3,P] [-- --rows N] [-- --out FILE]`: the performance scenarios of the
  * tool against real PostgreSQL, a private Redis and the bundled emulator. Prints the figures as a
  * table; a full run of every scenario also writes them into BENCHMARKS.md (between its markers,
  * keeping the notes around them). `--quick` (CI) runs everything small, in under a minute, and writes
@@ -38,6 +38,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     out: { type: 'string' },
+    rows: { type: 'string' },
   },
 });
 const only = values.only ? new Set(values.only.split(',').map((s) => s.trim().toUpperCase())) : undefined;
@@ -48,8 +49,14 @@ if (chosen.length === 0) {
 }
 const quick = values.quick ?? false;
 const started = Date.now();
+const rows = values.rows === undefined ? undefined : Number(values.rows);
+if (rows !== undefined && !(Number.isInteger(rows) && rows >= 1_000)) {
+  process.stderr.write(`bench: --rows ${values.rows}: expected a whole number of at least 1000\n`);
+  process.exit(2);
+}
 const ctx: BenchContext = {
   quick,
+  rows,
   log: (m) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${m}\n`),
 };
 
@@ -92,7 +99,7 @@ try {
 
 const text = renderResults(results, header, failures);
 process.stdout.write(`\n${text}\n`);
-const out = values.out ?? (!quick && !only ? join(ROOT, 'BENCHMARKS.md') : undefined);
+const out = values.out ?? (!quick && !only && rows === undefined ? join(ROOT, 'BENCHMARKS.md') : undefined);
 if (out) {
   await writeBenchmarks(out, text);
   ctx.log(`figures written to ${out}`);

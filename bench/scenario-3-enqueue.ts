@@ -56,8 +56,8 @@ async function enqueueOnce(world: World, rows: number): Promise<EnqueueRun> {
 }
 
 export async function scenarioEnqueue(ctx: BenchContext, world: World): Promise<ScenarioResult> {
-  const rows = ctx.quick ? 20_000 : 1_000_000;
-  const small = rows / 10;
+  const rows = ctx.rows ?? (ctx.quick ? 20_000 : 1_000_000);
+  const small = Math.round(rows / 10);
   ctx.log(`3: enqueue over ${small.toLocaleString('en-US')} rows`);
   await world.fillRows(small);
   const smaller = await enqueueOnce(world, small);

@@ -23,7 +23,7 @@ async function ledgerState(world: World): Promise<{ pending: number; done: numbe
 }
 
 export async function scenarioFlush(ctx: BenchContext, world: World): Promise<ScenarioResult> {
-  const n = ctx.quick ? 2_000 : 100_000;
+  const n = ctx.rows ?? (ctx.quick ? 2_000 : 100_000);
   ctx.log(`F: writing ${n.toLocaleString('en-US')} images and rows`);
   await world.writeImages(0, n);
   await world.fillRows(n);

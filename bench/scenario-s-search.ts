@@ -11,7 +11,7 @@ import type { World } from './world.ts';
  * own indexes do the work. Each query is timed five times; its median counts.
  */
 export async function scenarioSearch(ctx: BenchContext, world: World): Promise<ScenarioResult> {
-  const n = ctx.quick ? 20_000 : 1_000_000;
+  const n = ctx.rows ?? (ctx.quick ? 20_000 : 1_000_000);
   await world.resetState();
   const ledger = new Ledger(world.db);
   await ledger.migrate();

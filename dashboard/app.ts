@@ -15,6 +15,7 @@ import { recordHandlers } from './handlers/records.ts';
 import { startHandlers } from './handlers/start.ts';
 import { HttpError, HttpStatus, type DashboardRequest, type Handler } from './http.ts';
 import { createMetrics } from './metrics.ts';
+import { cacheCounts } from './counts-cache.ts';
 
 /**
  * The dashboard as an Express app built from injected services. Every request passes, in order:
@@ -48,7 +49,10 @@ export interface DashboardApp {
   csrfToken: string;
 }
 
-export function createDashboardApp(deps: DashboardDeps): DashboardApp {
+export function createDashboardApp(given: DashboardDeps): DashboardApp {
+  // Every route reads a batch's counts through one cache, whatever polls it (see counts-cache.ts).
+  const ledger = cacheCounts(given.ledger);
+  const deps: DashboardDeps = { ...given, ledger };
   const app = express();
   const csrfToken = deps.csrfToken ?? newCsrfToken();
   // Each secret as it is, and as it reads inside a JSON string (a `"` or `\` in it is escaped there).
@@ -91,6 +95,8 @@ export function createDashboardApp(deps: DashboardDeps): DashboardApp {
       res.status(HttpStatus.forbidden).json({ error: refusal });
       return;
     }
+    // An action (a retry, a new batch, bull-board's job buttons) changes counts: count afresh after it.
+    if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method)) res.on('finish', () => ledger.forget());
     next();
   });
 

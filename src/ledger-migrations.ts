@@ -173,6 +173,27 @@ const migrations: Record<string, Knex.Migration> = {
       });
     },
   },
+  '0008_counts_index': {
+    // `status`, the dashboard and migrate's progress count a batch's records by source and outcome:
+    // on a million records a scan of the table (~0.4 s), now a read of one index. The old
+    // (batch_id, outcome) index goes: the queue-order index begins with the same two columns.
+    async up(db) {
+      await db.schema.alterTable(RECORDS, (t) => {
+        t.index(['batch_id', 'source_table', 'source_column', 'outcome'], 'media_migrate_records_source_outcome');
+      });
+      await db.schema.alterTable(RECORDS, (t) => {
+        t.dropIndex(['batch_id', 'outcome'], 'media_migrate_records_batch_outcome');
+      });
+    },
+    async down(db) {
+      await db.schema.alterTable(RECORDS, (t) => {
+        t.index(['batch_id', 'outcome'], 'media_migrate_records_batch_outcome');
+      });
+      await db.schema.alterTable(RECORDS, (t) => {
+        t.dropIndex(['batch_id', 'source_table', 'source_column', 'outcome'], 'media_migrate_records_source_outcome');
+      });
+    },
+  },
 };
 
 /**

@@ -13,6 +13,8 @@ import { stagedLine, summaryLine } from '../src/outcomes.ts';
 import { inPlaceId, inPlaceProblem } from '../src/cutover/in-place-id.ts';
 import { secretsInEnv } from '../src/secrets.ts';
 import { jobsForUploadSlots, limitUploads } from '../src/upload-slots.ts';
+import { cacheCounts } from '../dashboard/counts-cache.ts';
+import type { Ledger } from '../src/ledger.ts';
 import type { Uploader, UploadRequest } from '../src/uploader.ts';
 import { gifBytes, jpegHeaderBytes, pngBytes } from './helpers/images.ts';
 
@@ -278,5 +280,44 @@ describe('upload slots (--concurrency is uploads in flight)', () => {
     const results = await Promise.all(done);
     expect(results.every((r) => r === refused)).toBe(true);
     expect(s.answers).toHaveLength(2);
+  });
+});
+
+describe("the dashboard's counts cache", () => {
+  it('counts at most every 2 s, and at most every ten times what the last count took', async () => {
+    let clock = 0;
+    let counted = 0;
+    let takes = 0;
+    const ledger = {
+      countsBySource: async () => {
+        counted++;
+        clock += takes;
+        return [];
+      },
+    } as unknown as Ledger;
+    const cached = cacheCounts(ledger, { now: () => clock });
+    await cached.countsBySource(1);
+    await cached.countsBySource(1);
+    expect(counted).toBe(1);
+    clock += 2_000;
+    await cached.countsBySource(1);
+    expect(counted).toBe(2);
+    // A batch whose count takes 500 ms is counted again only 5 s later.
+    takes = 500;
+    clock += 2_000;
+    await cached.countsBySource(1);
+    expect(counted).toBe(3);
+    clock += 4_000;
+    await cached.countsBySource(1);
+    expect(counted).toBe(3);
+    clock += 1_000;
+    await cached.countsBySource(1);
+    expect(counted).toBe(4);
+    // Each batch has its own; an action forgets them.
+    await cached.countsBySource(2);
+    expect(counted).toBe(5);
+    cached.forget();
+    await cached.countsBySource(1);
+    expect(counted).toBe(6);
   });
 });
