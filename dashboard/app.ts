@@ -60,10 +60,10 @@ export function createDashboardApp(given: DashboardDeps): DashboardApp {
   const authorized = credentialsChecker(deps.auth);
   const board = createBoard(deps, { basePath: QUEUES_PATH, summaryHref: '../' });
   const metrics = createMetrics(deps);
-  const batches = batchHandlers(deps);
+  const starter = startHandlers(deps);
+  const batches = batchHandlers(deps, (id) => starter.tasks.get(id));
   const actions = actionHandlers(deps);
   const records = recordHandlers(deps);
-  const starter = startHandlers(deps);
 
   app.disable('x-powered-by');
   app.set('query parser', 'simple');

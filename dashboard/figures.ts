@@ -33,6 +33,8 @@ export interface Overview {
   queue: QueueFigures;
   /** Every process working the queue, and whether it works, refuses a batch or paused itself. */
   processes: WorkerState[];
+  /** A batch this dashboard started: its background enqueueing, and why it failed if it did. */
+  enqueue: { state: string; error: string | null } | null;
 }
 
 /** `latest` or a batch id, as the API's `:id` takes it; 404 when there is no such batch. */
@@ -82,10 +84,17 @@ export async function queueFigures(queue: RecordQueue): Promise<QueueFigures> {
   }
 }
 
-export async function overview(ledger: Ledger, queue: RecordQueue, id: string | undefined, processes: () => Promise<WorkerState[]> = async () => []): Promise<Overview> {
+export async function overview(
+  ledger: Ledger,
+  queue: RecordQueue,
+  id: string | undefined,
+  processes: () => Promise<WorkerState[]> = async () => [],
+  enqueueOf: (batchId: number) => { state: string; error: string | null } | undefined = () => undefined,
+): Promise<Overview> {
   const latest = id === undefined || id === 'latest';
   const [batch, q, p] = await Promise.all([latest ? ledger.latestBatch() : findBatch(ledger, id), queueFigures(queue), processes().catch(() => [])]);
-  if (!batch) return { status: null, throughput: null, queue: q, processes: p };
+  if (!batch) return { status: null, throughput: null, queue: q, processes: p, enqueue: null };
   const status = await batchStatus(ledger, batch);
-  return { status, throughput: await throughput(ledger, batch, status), queue: q, processes: p };
+  const task = enqueueOf(batch.id);
+  return { status, throughput: await throughput(ledger, batch, status), queue: q, processes: p, enqueue: task ? { state: task.state, error: task.error } : null };
 }

@@ -56,6 +56,7 @@ export async function searchRecords(db: Knex, query: string, opts: { perPage?: n
   const skip = new Set<string>();
   let before = first ?? Number.MAX_SAFE_INTEGER;
   let next: number | null = null;
+  let exhausted = false;
   for (let looks = 0; looks < 20 && next === null; looks++) {
     const rows = (await where(db(RECORDS).select('id', 'source_table', 'source_column', 'pk'))
       .andWhere('id', '<', before)
@@ -74,8 +75,13 @@ export async function searchRecords(db: Knex, query: string, opts: { perPage?: n
       }
       before = Number(r.id);
     }
-    if (rows.length < SCAN) break;
+    if (rows.length < SCAN) {
+      exhausted = true;
+      break;
+    }
   }
+  // Twenty looks read rows of records already listed: the page is short, but there is more to read.
+  if (next === null && !exhausted) next = before;
   return { query: q, kind, records: await histories(db, [...seen.values()]), next };
 }
 

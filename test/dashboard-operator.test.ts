@@ -88,4 +88,30 @@ describe('starting a batch', () => {
     stop.abort();
     expect((await worker).code).toBe(0);
   });
+
+  it('says on the overview when recording a batch failed in the background, and how to resume it', async () => {
+    // A worker is there, but Redis refuses the jobs (a full Redis answers OOM).
+    const queue = Object.assign(Object.create(world.deps.queue) as typeof world.deps.queue, {
+      getWorkersCount: async () => 1,
+      addBulk: async () => {
+        throw new Error('OOM command not allowed when used memory > maxmemory');
+      },
+    });
+    const failing = createDashboardApp({ ...world.deps, queue });
+    const started = await request(failing.app)
+      .post('/api/batches')
+      .auth(AUTH.user, AUTH.password)
+      .set('X-CSRF-Token', failing.csrfToken)
+      .set('Sec-Fetch-Site', 'same-origin')
+      .send({ kind: 'migrate', limit: 2 })
+      .expect(201);
+    const id = started.body.batch as number;
+    const overview = await waitFor('the failure to show', async () => {
+      const o = (await request(failing.app).get(`/api/overview?batch=${id}`).auth(AUTH.user, AUTH.password)).body;
+      return o.enqueue?.state === 'failed' ? o : undefined;
+    });
+    expect(overview.enqueue.error).toBe('OOM command not allowed when used memory > maxmemory');
+    // The page's own poll of another batch knows nothing of it.
+    expect((await get('/api/overview?batch=1').expect(200)).body.enqueue).toBeNull();
+  });
 });

@@ -32,7 +32,7 @@ function recordView(r: LedgerRecord) {
   };
 }
 
-export function batchHandlers(deps: DashboardDeps) {
+export function batchHandlers(deps: DashboardDeps, enqueueOf: (batchId: number) => { state: string; error: string | null } | undefined = () => undefined) {
   const { ledger } = deps;
 
   /** GET /api/batches — the newest batches (`?limit=`, 20 by default), each as `status --json` prints it. */
@@ -46,7 +46,7 @@ export function batchHandlers(deps: DashboardDeps) {
   const get: Handler = async (req) => ok(await batchStatus(ledger, await findBatch(ledger, req.params.id)));
 
   /** GET /api/overview?batch=ID — the figures, the pace and ETA, the queue and its workers: what the page polls. */
-  const summary: Handler = async (req) => ok(await overview(ledger, deps.queue, req.query.batch, () => listWorkers(deps.redis, deps.prefix)));
+  const summary: Handler = async (req) => ok(await overview(ledger, deps.queue, req.query.batch, () => listWorkers(deps.redis, deps.prefix), enqueueOf));
 
   /** GET /api/batches/:id/records?outcome=failed&page=1&per_page=25 — one page of records with one outcome. */
   const records: Handler = async (req) => {

@@ -1,6 +1,6 @@
 import { batchStatus } from '../../src/batch-status.ts';
 import { errorMessage } from '../../src/errors.ts';
-import type { BatchSpec, Ledger } from '../../src/ledger.ts';
+import type { Batch, BatchSpec, Ledger } from '../../src/ledger.ts';
 import { enqueueRecords, openBatch } from '../../src/producer.ts';
 import { applyOnly, describeScope, isScoped, type BatchScope } from '../../src/scope.ts';
 import { checkSources, defaultSources, type CheckedSource } from '../../src/sources.ts';
@@ -108,7 +108,7 @@ export function startHandlers(deps: DashboardDeps) {
     const r = startRequest(req.query);
     const spec = await specOf(r);
     const records = await estimate(deps, spec);
-    const dry = await lastDryRun(ledger);
+    const dry = await lastDryRun(ledger, spec);
     const w = await takers();
     return ok({
       kind: r.kind,
@@ -183,9 +183,11 @@ async function estimate(deps: DashboardDeps, spec: BatchSpec): Promise<number> {
   return spec.scope?.limit !== undefined ? Math.min(total, spec.scope.limit) : total;
 }
 
-/** The newest dry run's figures, to read before a real run. */
-async function lastDryRun(ledger: Ledger) {
-  const dry = (await ledger.listBatches(50)).find((b) => b.dryRun && !b.rolledBackAt);
+/** The figures of the newest dry run of the same sources and scope (else the newest dry run), to read before a real run. */
+async function lastDryRun(ledger: Ledger, spec: BatchSpec) {
+  const same = (b: Batch) => JSON.stringify(b.sources) === JSON.stringify(spec.sources) && JSON.stringify(b.scope) === JSON.stringify(spec.scope ?? {});
+  const runs = (await ledger.listBatches(50)).filter((b) => b.dryRun && !b.rolledBackAt);
+  const dry = runs.find(same) ?? runs[0];
   if (!dry) return null;
   const s = await batchStatus(ledger, dry);
   return { batch: s.batch, createdAt: s.createdAt, state: s.state, scopeText: s.scopeText, wouldMigrate: s.migrated, missing: s.missing, skipped: s.skipped, failed: s.failed, pending: s.pending };

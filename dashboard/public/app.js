@@ -162,7 +162,9 @@ function renderStatus(s, throughput, queue) {
   $('#queue-note').textContent = `connected · queue: ${n(c.waiting)} waiting, ${n(c.active)} active, ${n(c.delayed)} delayed`;
 
   const refusing = (state.processes ?? []).find((p) => p.state !== 'working');
-  if (s.state === 'halted') banner(`Batch ${s.batch} is halted: ${s.haltedReason}`, 'error');
+  if (state.enqueue?.state === 'failed') {
+    banner(`Recording batch ${s.batch} failed: ${state.enqueue.error}. Nothing past what is recorded will run; resume it with "media-migrate enqueue --batch ${s.batch}".`, 'error');
+  } else if (s.state === 'halted') banner(`Batch ${s.batch} is halted: ${s.haltedReason}`, 'error');
   else if (refusing) banner(`Worker ${refusing.host}:${refusing.pid} ${refusing.state === 'paused' ? 'paused itself' : 'refuses work'}: ${refusing.detail}`, 'error');
   else if (queue.unavailable) banner(`${queue.unavailable}: the figures above come from the ledger; workers and queue are unknown.`, 'error');
   else if (queue.paused) banner('The queue is paused: nothing is processed until it is resumed (bull-board → Resume).');
@@ -322,6 +324,7 @@ async function tick(force = false) {
   try {
     const o = await api(`api/overview${state.selected === 'latest' ? '' : `?batch=${state.selected}`}`);
     state.processes = o.processes;
+    state.enqueue = o.enqueue;
     if (!o.status) renderEmpty(o.queue);
     else {
       $('#start-open').disabled = false;
