@@ -22,7 +22,7 @@ function rewriteLine(stageBatch: number, r: { inPlace: number; rewrittenFirst: n
   const first =
     r.rewrittenFirst === 0
       ? 'no row was without a staged asset'
-      : `${r.rewrittenFirst} not in place, uploaded and rewritten first: the last ${(r.exposedMs! / 1000).toFixed(1)} s after the batch began`;
+      : `${r.rewrittenFirst} not in place, uploaded and rewritten first: all within ${(r.exposedMs! / 1000).toFixed(1)} s of the batch's start (their images were missing from the switch until then)`;
   return `Rewritten in place (stage batch ${stageBatch}, no upload): ${r.inPlace} · ${first}`;
 }
 
@@ -50,6 +50,7 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
         io.stdout,
         JSON.stringify({
           batch: batch.id,
+          kind: batch.kind,
           ...counts,
           halted: result.halted ?? null,
           interrupted: result.interrupted,
