@@ -113,12 +113,16 @@ describe('retry-failed by reason and by outcome', () => {
     expect(JSON.parse((await h.run(['status', '--json'])).stdout)).toMatchObject({ migrated: 3, failed: 1, missing: 2 });
     // The too-large file kept its outcome: only the reason asked for ran again.
     expect((await h.db('media_migrate_records').where({ batch_id: 1, outcome: 'failed' })).map((x) => x.reason)).toEqual(['too_large']);
+    // --reason is repeatable: the records of every reason named (none ended cloudinary_rejected).
+    const both = await h.run(['retry-failed', '--reason', 'too_large', '--reason', 'cloudinary_rejected', '--json']);
+    expect(JSON.parse(both.stdout)).toEqual({ batch: 1, requeued: 1, byOutcome: { failed: 1 }, byReason: { too_large: 1 } });
+    await h.run(['migrate', '--batch', '1'], { env: { MAX_FILE_BYTES: '20000' } });
 
     // The files come back: the missing records run again and migrate.
     await h.file('p/gone-1.png', pngBytes(5, 5, 91));
     await h.file('p/gone-2.png', pngBytes(5, 5, 92));
-    const m = await h.run(['retry-failed', '--outcome', 'missing']);
-    expect(m.stdout).toContain('Re-queued 2 missing records of batch 1 (2 not_found)');
+    const m = await h.run(['retry-failed', '--outcome', 'missing', '--json']);
+    expect(JSON.parse(m.stdout)).toEqual({ batch: 1, requeued: 2, byOutcome: { missing: 2 }, byReason: { not_found: 2 } });
     await h.run(['migrate', '--batch', '1'], { env: { MAX_FILE_BYTES: '20000' } });
     expect(JSON.parse((await h.run(['status', '--json'])).stdout)).toMatchObject({ migrated: 5, failed: 1, missing: 0, pending: 0 });
   });

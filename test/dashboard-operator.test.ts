@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboardApp } from '../dashboard/app.ts';
@@ -59,6 +62,21 @@ describe('search', () => {
     expect((await get('/api/records?q=big').expect(200)).body.records[0].history[0]).toMatchObject({ outcome: 'failed', reason: 'too_large', url: null });
     await get('/api/records?q=').expect(400);
   });
+
+  it('pages through a table, each record once, with the cursor it answers', async () => {
+    const seen: string[] = [];
+    let before: number | null = null;
+    for (let page = 0; page < 10; page++) {
+      const r: { records: { pk: string }[]; next: number | null } = (
+        await get(`/api/records?q=shop_productimages&per_page=3${before === null ? '' : `&before=${before}`}`).expect(200)
+      ).body;
+      seen.push(...r.records.map((x) => x.pk));
+      before = r.next;
+      if (before === null) break;
+    }
+    expect(seen).toHaveLength(7);
+    expect(new Set(seen).size).toBe(7);
+  });
 });
 
 describe('starting a batch', () => {
@@ -113,5 +131,26 @@ describe('starting a batch', () => {
     expect(overview.enqueue.error).toBe('OOM command not allowed when used memory > maxmemory');
     // The page's own poll of another batch knows nothing of it.
     expect((await get('/api/overview?batch=1').expect(200)).body.enqueue).toBeNull();
+  });
+});
+
+describe('a worker that cannot see the media', () => {
+  it('shows on the overview as refusing, with the line it logged', async () => {
+    // An open batch, recorded here with its MEDIA_ROOT fingerprint.
+    const e = JSON.parse((await h.run(['enqueue', '--limit', '1', '--json'])).stdout) as { batch: number };
+    const elsewhere = await mkdtemp(join(tmpdir(), 'mm-unmounted-'));
+    const stop = new AbortController();
+    const blind = h.run(['worker', '--concurrency', '1'], { env: { MEDIA_ROOT: elsewhere }, signal: stop.signal });
+    try {
+      const refusing = await waitFor('the worker to show as refusing', async () => {
+        const o = (await get(`/api/overview?batch=${e.batch}`).expect(200)).body;
+        return o.processes.find((p: { state: string }) => p.state === 'refusing');
+      });
+      expect(refusing.detail).toMatch(new RegExp(`^MEDIA_ROOT=${elsewhere}: this machine cannot see p/[^ ]+\\.png, one of batch ${e.batch}'s files; it refuses the batch's jobs`));
+    } finally {
+      stop.abort();
+      await blind;
+      await rm(elsewhere, { recursive: true, force: true });
+    }
   });
 });

@@ -86,6 +86,10 @@ const READ_ROUTES = [
   '/api/batches/1/records?outcome=missing',
   '/api/batches/1/records.csv?outcome=failed',
   '/api/batches/1/records.csv?outcome=missing',
+  '/api/batches/1/reasons?outcome=failed',
+  '/api/batches/1/enqueue',
+  '/api/records?q=p',
+  '/api/plan?kind=dry_run',
   '/metrics',
   '/healthz',
   '/queues',
@@ -100,6 +104,8 @@ describe('authentication', () => {
     const unsafe: [string, string][] = [
       ['post', '/api/batches/1/retry-failed'],
       ['post', '/api/batches/1/dry-run'],
+      ['post', '/api/batches'],
+      ['post', '/api/batches/1/retry-failed?reason=not_an_image'],
       ['put', '/queues/api/queues/media-migrate/retry/failed'],
       ['put', '/queues/api/queues/media-migrate/pause'],
       ['get', '/no/such/page'],
@@ -320,6 +326,11 @@ describe('CSRF', () => {
     expect((await post(path).set('X-CSRF-Token', token).set('Sec-Fetch-Site', 'cross-site')).status).toBe(403);
     expect((await post(path).set('X-CSRF-Token', token).set('Origin', 'null')).status).toBe(403);
     expect((await post('/api/batches/1/dry-run').set('Sec-Fetch-Site', 'same-site')).status).toBe(403);
+    // The newer actions alike: a retry of one reason, and starting a batch.
+    expect((await post('/api/batches/1/retry-failed?reason=not_an_image').set('Origin', origin)).status).toBe(403);
+    expect((await post('/api/batches/1/retry-failed?outcome=missing').set('X-CSRF-Token', token).set('Origin', 'http://evil.example')).status).toBe(403);
+    expect((await post('/api/batches').set('Origin', origin).send({ kind: 'dry_run' })).status).toBe(403);
+    expect((await post('/api/batches').set('X-CSRF-Token', token).set('Sec-Fetch-Site', 'cross-site').send({ kind: 'dry_run' })).status).toBe(403);
     // Nothing happened.
     expect((await get('/api/batches/1')).body).toMatchObject({ failed: 1, pending: 0 });
     expect(await h.ledger.listBatches()).toHaveLength(1);
@@ -390,7 +401,7 @@ describe('read-only mode', () => {
     const o = `http://127.0.0.1:${(ro.address() as AddressInfo).port}`;
     try {
       expect((await request(ro).get('/api/session').auth(USER, PASSWORD)).body).toMatchObject({ readOnly: true });
-      for (const path of ['/api/batches/1/retry-failed', '/api/batches/1/dry-run']) {
+      for (const path of ['/api/batches/1/retry-failed', '/api/batches/1/retry-failed?reason=not_an_image', '/api/batches/1/retry-failed?outcome=missing', '/api/batches/1/dry-run', '/api/batches']) {
         const r = await request(ro).post(path).auth(USER, PASSWORD).set('X-CSRF-Token', csrfToken).set('Origin', o);
         expect(r.status).toBe(403);
         expect(r.body.error).toMatch(/read-only/);

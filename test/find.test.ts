@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from './helpers/harness.ts';
 import { pngBytes } from './helpers/images.ts';
+import { searchRecords } from '../src/search.ts';
 
 /** `find`: any record across batches, by table, table:pk, or a piece of its path or public_id. */
 
@@ -67,6 +68,29 @@ describe('find', () => {
       if (before === null) break;
     }
     expect(seen.sort()).toEqual(['1', '2', '3', '4', '5']);
+  });
+
+  it('pages a piece of a path the same when its matches lie below the newest records (the trigram half of the search)', async () => {
+    const pages = async (span?: number) => {
+      const seen: string[] = [];
+      let before: number | undefined;
+      for (let page = 0; page < 10; page++) {
+        const r = await searchRecords(h.db, '.png', { perPage: 2, ...(before !== undefined ? { before } : {}), ...(span !== undefined ? { span } : {}) });
+        seen.push(...r.records.map((f) => `${f.table}:${f.pk}:${f.history.length}`));
+        if (r.next === null) return seen;
+        before = r.next;
+      }
+      throw new Error('more than 10 pages');
+    };
+    const walked = await pages();
+    expect(walked.map((x) => x.split(':').slice(0, 2).join(':')).sort()).toEqual([
+      'shop_bannerimage:1',
+      'shop_bannerimage:2',
+      ...[1, 2, 3, 4, 5].map((pk) => `shop_productimages:${pk}`),
+    ]);
+    // A span of one id sends nearly every look to the trigram index (on PostgreSQL): same records, same order.
+    expect(await pages(1)).toEqual(walked);
+    expect((await searchRecords(h.db, 'shoe', { span: 1 })).records.map((f) => f.pk)).toEqual(['1']);
   });
 
   it('exits 1 and says so when nothing matches', async () => {

@@ -53,4 +53,20 @@ describe('--from FILE', () => {
     expect(combined.code).toBe(2);
     expect(combined.stderr.trim()).toBe('media-migrate: --from: the file says which rows; drop --limit, --pk-from and --pk-to');
   });
+
+  it('each takes either form: retry-failed --from plain table,pk lines, migrate --from a filtered report', async () => {
+    h.emulator.setFaults({ errorRate: 1 });
+    await h.run(['migrate'], { env: { JOB_ATTEMPTS: '1' } });
+    h.emulator.setFaults({ errorRate: 0 });
+    const lines = await h.file('lines.txt', 'shop_productimages,2\nshop_productimages,7\n');
+    const r = await h.run(['retry-failed', '--from', lines, '--json']);
+    expect(JSON.parse(r.stdout)).toEqual({ batch: 1, requeued: 2, byOutcome: { failed: 1, missing: 1 }, byReason: { retries_exhausted: 1, not_found: 1 }, otherBatches: 0 });
+
+    const report = (await h.run(['report', '--batch', '1', '--format', 'csv'])).stdout.trim().split('\r\n');
+    const kept = [report[0], ...report.slice(1).filter((l) => /,(4|5),failed,/.test(l))];
+    const csv = await h.file('failed-4-5.csv', kept.join('\r\n') + '\r\n');
+    const m = await h.run(['migrate', '--from', csv, '--json']);
+    expect(JSON.parse(m.stdout)).toMatchObject({ batch: 2, total: 2, migrated: 2, scope: { from: { file: csv, rows: 2 } } });
+    expect((await h.db('media_migrate_records').where({ batch_id: 2 }).orderBy('id')).map((x) => x.pk)).toEqual(['4', '5']);
+  });
 });

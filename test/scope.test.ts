@@ -48,6 +48,12 @@ describe('canary batches', () => {
     // ...and `stage` takes them too.
     const staged = await h.run(['stage', '--only', 'shop_productimages', '--limit', '2', '--json']);
     expect(json(staged)).toMatchObject({ kind: 'stage', total: 2, staged: 2, scope: { limit: 2, only: ['shop_productimages'] } });
+    // --only is repeatable: every source it names, and no other.
+    await h.db('shop_subcategory').insert({ name: 'boots', image: 'b/1.png' });
+    const two = await h.run(['enqueue', '--only', 'shop_subcategory', '--only', 'shop_bannerimage.image', '--json']);
+    expect(json(two)).toMatchObject({ total: 4, scope: { only: ['shop_subcategory', 'shop_bannerimage.image'] } });
+    const sources = (await h.db('media_migrate_records').where({ batch_id: json(two).batch as number }).distinct('source_table')).map((r) => String(r.source_table)).sort();
+    expect(sources).toEqual(['shop_bannerimage', 'shop_subcategory']);
   });
 
   it('refuses a source --only does not know, with one line naming it', async () => {

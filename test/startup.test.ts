@@ -2,7 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { main } from '../src/cli/main.ts';
+import { captureLogs } from './helpers/harness.ts';
 
 /**
  * `--help` and `status` start fast because the compiled CLI loads a command's modules only when that
@@ -80,5 +83,32 @@ describe('the memory of a long-running command', () => {
   it('is what the bin and the worker entry do first', () => {
     expect(readFileSync(fileURLToPath(new URL('../bin/media-migrate.js', import.meta.url)), 'utf8')).toMatch(/\nkeepHeapSmall\(\);\n/);
     expect(readFileSync(join(DIST, 'workers/main.js'), 'utf8')).toMatch(/\nkeepHeapSmall\(\);\n/);
+  });
+});
+
+describe('--help', () => {
+  const help = async (argv: string[]) => {
+    let out = '';
+    const sink = new Writable({ write: (c, _e, cb) => ((out += c.toString()), cb()) });
+    const code = await main(['node', 'media-migrate', ...argv, '--help'], { env: {}, stdout: sink, stderr: sink, isTTY: false, logger: captureLogs([], 'silent').logger });
+    return { code, out };
+  };
+
+  it('shows an example for every command, and the settings on the program', async () => {
+    const program = await help([]);
+    expect(program.code).toBe(0);
+    expect(program.out).toContain('QUEUE_WINDOW');
+    const commands = [...program.out.matchAll(/^ {2}([a-z-]+)(?: \[options\]| [<[]|\s{2,})/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    expect(commands).toEqual(expect.arrayContaining(['migrate', 'enqueue', 'stage', 'worker', 'status', 'retry-failed', 'rollback', 'verify', 'report', 'find', 'discover', 'demo', 'emulator', 'dashboard']));
+    for (const command of commands) {
+      const r = await help([command]);
+      expect(r.code, command).toBe(0);
+      expect(r.out, `${command} --help`).toMatch(/\nExample:\n {2}\S/);
+    }
+  });
+
+  it('says what --concurrency counts, and how to start a canary stage', async () => {
+    for (const command of ['migrate', 'stage', 'worker']) expect((await help([command])).out, command).toContain('uploads in flight');
+    expect((await help(['stage'])).out).toContain('media-migrate stage --limit 100');
   });
 });

@@ -68,7 +68,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .command('migrate')
     .description('enqueue every image record, process it with in-process workers, print the summary')
     .addOption(sourcesOpt()))
-    .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
+    .addOption(new Option('--concurrency <n>', 'uploads in flight (the process holds a quarter more jobs, so the uploads never wait for the database)').argParser(int('--concurrency')).default(16))
     .option('--dry-run', 'classify every record; upload and write nothing')
     .addOption(storeOpt())
     .addOption(batchOpt())
@@ -101,7 +101,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .command('stage')
     .description('zero-downtime cutover, step 1: upload every file where the switched storage will look for it (its in-place id); write no row')
     .addOption(sourcesOpt()))
-    .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
+    .addOption(new Option('--concurrency <n>', 'uploads in flight (the process holds a quarter more jobs, so the uploads never wait for the database)').argParser(int('--concurrency')).default(16))
     .addOption(batchOpt())
     .option('--json', 'print one JSON object: batch, kind, staged, notInPlace, missing, skipped, failed, notInPlaceRecords, ...')
     .addHelpText(
@@ -114,6 +114,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
         'their id into the row, so deleteorphanedmedia never sees them before.\n' +
         `${SCOPE_HELP}\n` +
         'Example:\n  media-migrate stage --sources sources.json --concurrency 32 && media-migrate verify --batch 1\n' +
+        '  media-migrate stage --limit 100                      # a canary: the first hundred files\n' +
         '  # deploy MediaCloudinaryStorage, then:\n  media-migrate stage --sources sources.json && media-migrate migrate --sources sources.json',
     )
     .action((o) => done(import('./stage.ts').then((m) => m.stageCommand(o, io))));
@@ -121,7 +122,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
   program
     .command('worker')
     .description('process queued records until SIGTERM/SIGINT (run as many as you like)')
-    .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
+    .addOption(new Option('--concurrency <n>', 'uploads in flight (the process holds a quarter more jobs, so the uploads never wait for the database)').argParser(int('--concurrency')).default(16))
     .addHelpText(
       'after',
       '\nIt refills Redis\'s window of each open batch from the ledger (QUEUE_WINDOW jobs at a time). It takes no job of a batch\n' +
@@ -148,7 +149,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(new Option('--reason <reason>', 'only records that ended with this reason (repeatable): retries_exhausted, cloudinary_rejected, too_large, ...').argParser(collect))
     .addOption(new Option('--outcome <outcome>', 'failed (the default) or missing, e.g. once the files are restored (repeatable)').argParser(collect))
     .option('--from <file>', 'exactly the records this file lists: report --format csv output (filtered as you like) or table,pk lines')
-    .option('--json', 'print one JSON object: batch, requeued, byOutcome, byReason')
+    .option('--json', 'print one JSON object: batch, requeued, byOutcome, byReason (and otherBatches with --from)')
     .addHelpText(
       'after',
       '\nExample:\n  media-migrate retry-failed --batch 3 && media-migrate migrate --batch 3\n' +
@@ -211,7 +212,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .description('a self-contained run: its own tables, a media folder of real images, the bundled emulator')
     .addOption(new Option('--images <n>', 'how many image rows to create').argParser(int('--images')).default(60))
     .addOption(new Option('--latency <ms>', 'emulated upload latency').argParser((v) => Number(v)).default(40))
-    .addOption(new Option('--concurrency <n>', 'uploads in flight').argParser(int('--concurrency')).default(16))
+    .addOption(new Option('--concurrency <n>', 'uploads in flight (the process holds a quarter more jobs, so the uploads never wait for the database)').argParser(int('--concurrency')).default(16))
     .option('--cutover', 'the zero-downtime cutover instead: stage, switch, migrate, while a visitor fetches every image; ends with the broken-image count')
     .addHelpText(
       'after',
