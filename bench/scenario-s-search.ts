@@ -37,7 +37,7 @@ export async function scenarioSearch(ctx: BenchContext, world: World): Promise<S
     [n - 1000],
   );
   await world.db.raw('analyze media_migrate_records');
-  const trigram = ((await world.db.raw(`select count(*) as n from pg_indexes where indexname like 'media_migrate_records_%_trgm'`)) as { rows: { n: string }[] }).rows[0]?.n;
+  const trigram = ((await world.db.raw(`select count(*) as n from pg_indexes where schemaname = current_schema() and indexname like 'media_migrate_records_%_trgm'`)) as { rows: { n: string }[] }).rows[0]?.n;
 
   const probe = Math.floor(n * 0.777);
   const suffixOf = ((await world.db('media_migrate_records').where({ batch_id: 2, pk: String(probe) }).first('public_id')) as { public_id: string }).public_id.slice(-6);
