@@ -88,7 +88,7 @@ describe('the operator in a real browser', () => {
     await expect.poll(async () => {
       await page.click('#plan-btn');
       // Each click starts a new plan: read the answer, not the "Planning…" it shows meanwhile.
-      await page.waitForFunction("document.querySelector('.plan-text')?.textContent !== 'Planning…'");
+      await expect.poll(() => page.textContent('.plan-text')).not.toBe('Planning…');
       return page.textContent('.plan-text');
     }, { timeout: 15_000 }).toMatch(/1 worker connected to do it\./);
     await page.click('#start-btn');
