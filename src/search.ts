@@ -131,19 +131,16 @@ async function look(
   { kind, q, where, span }: { kind: SearchKind; q: string; where: Where; span: number },
   before: number,
 ): Promise<{ rows: Row[]; last: boolean }> {
-  const select = () => where(db(RECORDS).select('id', 'source_table', 'source_column', 'pk')).andWhere('id', '<', before);
+  const below = (id: number) => where(db(RECORDS).select('id', 'source_table', 'source_column', 'pk')).andWhere('id', '<', id);
   if (kind !== 'text' || dialectOf(db) !== 'pg' || q.length < 3) {
-    const rows = (await select().orderBy('id', 'desc').limit(SCAN)) as Row[];
+    const rows = (await below(before).orderBy('id', 'desc').limit(SCAN)) as Row[];
     return { rows, last: rows.length < SCAN };
   }
   const top = before === Number.MAX_SAFE_INTEGER ? await maxId(db) + 1 : before;
   const floor = top - span;
-  const near = (await select().andWhere('id', '>=', floor).orderBy('id', 'desc').limit(SCAN)) as Row[];
+  const near = (await below(before).andWhere('id', '>=', floor).orderBy('id', 'desc').limit(SCAN)) as Row[];
   if (near.length === SCAN || floor <= 1) return { rows: near, last: near.length < SCAN };
-  const far = (await where(db(RECORDS).select('id', 'source_table', 'source_column', 'pk'))
-    .andWhere('id', '<', floor)
-    .orderByRaw('id + 0 desc')
-    .limit(SCAN - near.length)) as Row[];
+  const far = (await below(floor).orderByRaw('id + 0 desc').limit(SCAN - near.length)) as Row[];
   return { rows: [...near, ...far], last: far.length < SCAN - near.length };
 }
 

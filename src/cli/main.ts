@@ -19,6 +19,12 @@ const int = (name: string) => (v: string) => {
   return n;
 };
 
+/** One wording of --concurrency for every command that uploads (a new Option each: commander keeps per-command state on it). */
+const concurrencyOption = () =>
+  new Option('--concurrency <n>', 'uploads in flight (the process holds a quarter more jobs, so the uploads never wait for the database)')
+    .argParser(int('--concurrency'))
+    .default(16);
+
 const ENV_HELP = `
 Settings (environment):
   DATABASE_URL      postgres://user:password@host:5432/db (the Django database)
@@ -68,7 +74,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .command('migrate')
     .description('enqueue every image record, process it with in-process workers, print the summary')
     .addOption(sourcesOpt()))
-    .addOption(new Option('--concurrency <n>', 'uploads in flight (the process holds a quarter more jobs, so the uploads never wait for the database)').argParser(int('--concurrency')).default(16))
+    .addOption(concurrencyOption())
     .option('--dry-run', 'classify every record; upload and write nothing')
     .addOption(storeOpt())
     .addOption(batchOpt())
@@ -101,7 +107,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .command('stage')
     .description('zero-downtime cutover, step 1: upload every file where the switched storage will look for it (its in-place id); write no row')
     .addOption(sourcesOpt()))
-    .addOption(new Option('--concurrency <n>', 'uploads in flight (the process holds a quarter more jobs, so the uploads never wait for the database)').argParser(int('--concurrency')).default(16))
+    .addOption(concurrencyOption())
     .addOption(batchOpt())
     .option('--json', 'print one JSON object: batch, kind, staged, notInPlace, missing, skipped, failed, notInPlaceRecords, ...')
     .addHelpText(
@@ -122,7 +128,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
   program
     .command('worker')
     .description('process queued records until SIGTERM/SIGINT (run as many as you like)')
-    .addOption(new Option('--concurrency <n>', 'uploads in flight (the process holds a quarter more jobs, so the uploads never wait for the database)').argParser(int('--concurrency')).default(16))
+    .addOption(concurrencyOption())
     .addHelpText(
       'after',
       '\nIt refills Redis\'s window of each open batch from the ledger (QUEUE_WINDOW jobs at a time). It takes no job of a batch\n' +
@@ -212,7 +218,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .description('a self-contained run: its own tables, a media folder of real images, the bundled emulator')
     .addOption(new Option('--images <n>', 'how many image rows to create').argParser(int('--images')).default(60))
     .addOption(new Option('--latency <ms>', 'emulated upload latency').argParser((v) => Number(v)).default(40))
-    .addOption(new Option('--concurrency <n>', 'uploads in flight (the process holds a quarter more jobs, so the uploads never wait for the database)').argParser(int('--concurrency')).default(16))
+    .addOption(concurrencyOption())
     .option('--cutover', 'the zero-downtime cutover instead: stage, switch, migrate, while a visitor fetches every image; ends with the broken-image count')
     .addHelpText(
       'after',
