@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import cloudinaryPkg from 'cloudinary';
 import type { UploadApiResponse } from 'cloudinary';
 import type { Knex } from 'knex';
-import { parseCloudinaryUrl } from '../src/config.ts';
-import { readMediaFile } from '../src/media-file.ts';
-import { publicIdFor } from '../src/storage-convention.ts';
-import { createCloudinaryUploader } from '../src/uploader.ts';
+import { parseCloudinaryUrl } from '../src/config/cloudinary.ts';
+import { readMediaFile } from '../src/media/media-file.ts';
+import { publicIdFor } from '../src/cloudinary/storage-convention.ts';
+import { createCloudinaryUploader } from '../src/cloudinary/uploader.ts';
 import { SOURCE_TABLE, imageName } from './world.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QUEUE_NAME } from '../src/queue.ts';
+import { QUEUE_NAME } from '../src/pipeline/queue.ts';
 import { CpuMeter, prefixMemory, spawnCli, succeeded, type CpuReport, type EmulatorProcess, type Spawned, type World } from './world.ts';
 
 /** How the real commands are run and timed. Times come from the ledger, in the database's clock. */

@@ -1,16 +1,17 @@
 import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../src/config.ts';
-import { createDb } from '../src/db.ts';
-import { Ledger } from '../src/ledger.ts';
+import { loadConfig } from '../src/config/config.ts';
+import { createDb } from '../src/db/connect.ts';
+import { Ledger } from '../src/ledger/ledger.ts';
 import { silentLogger } from '../src/logger.ts';
-import { readMediaFile } from '../src/media-file.ts';
-import { enqueueBatch } from '../src/producer.ts';
-import { createQueue, redisConnection } from '../src/queue.ts';
-import { startRecordWorker } from '../src/record-worker.ts';
-import { checkSources, defaultSources } from '../src/sources.ts';
-import { createCloudinaryUploader, type Uploader } from '../src/uploader.ts';
+import { readMediaFile } from '../src/media/media-file.ts';
+import { enqueueBatch } from '../src/pipeline/producer.ts';
+import { createQueue, redisConnection } from '../src/pipeline/queue.ts';
+import { startRecordWorker } from '../src/pipeline/record-worker.ts';
+import { defaultSources } from '../src/config/sources.ts';
+import { checkSources } from '../src/db/check-sources.ts';
+import { createCloudinaryUploader, type Uploader } from '../src/cloudinary/uploader.ts';
 import { fmt, table, type BenchContext, type ScenarioResult } from './report.ts';
 import { imageName, SOURCE_TABLE, type World } from './world.ts';
 

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import cloudinaryPkg from 'cloudinary';
 import { rowKey, startCutoverProbe } from '../src/cutover/probe.ts';
 import { deliveryUrlOptions } from '../src/emulator/server.ts';
-import { pngBytes } from '../src/sample-images.ts';
-import { prependPrefix } from '../src/storage-convention.ts';
+import { pngBytes } from '../src/django/sample-images.ts';
+import { prependPrefix } from '../src/cloudinary/storage-convention.ts';
 import { fmt, table, type BenchContext, type ScenarioResult } from './report.ts';
 import { SOURCE_TABLE, spawnCli, succeeded, type World } from './world.ts';
 

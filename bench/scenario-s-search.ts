@@ -1,5 +1,5 @@
-import { Ledger } from '../src/ledger.ts';
-import { searchRecords } from '../src/search.ts';
+import { Ledger } from '../src/ledger/ledger.ts';
+import { searchRecords } from '../src/ledger/search.ts';
 import { fmt, table, type BenchContext, type ScenarioResult } from './report.ts';
 import type { World } from './world.ts';
 

@@ -8,9 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import knex, { type Knex } from 'knex';
-import type { Env } from '../src/config.ts';
-import { createShopTables } from '../src/django-fixture.ts';
-import { pngBytes } from '../src/sample-images.ts';
+import type { Env } from '../src/config/config.ts';
+import { createShopTables } from '../src/django/fixture.ts';
+import { pngBytes } from '../src/django/sample-images.ts';
 
 /**
  * The benchmarks' world, built fresh for each run and removed afterwards: a PostgreSQL schema of its
@@ -28,6 +28,11 @@ export const SOURCE_TABLE = 'shop_productimages';
 
 export { freePort } from '../test/helpers/processes.ts';
 import { freePort } from '../test/helpers/processes.ts';
+
+/**
+ * The benchmarks' world, one piece: the databases, media folder, emulator and processes every scenario
+ * builds on, so that all scenarios measure the same setup.
+ */
 
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 20_000, everyMs = 50): Promise<void> {
   const until = Date.now() + timeoutMs;

@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Router } from 'express';
-import { batchStatus, type BatchStatus } from '../src/batch-status.ts';
+import { batchStatus, type BatchStatus } from '../src/ledger/batch-status.ts';
 import { errorMessage } from '../src/errors.ts';
 import type { DashboardDeps } from './deps.ts';
 
@@ -75,7 +75,7 @@ export function createBoard(deps: DashboardDeps, opts: { basePath: string; summa
     if (Date.now() - refreshedAt < 1_000) return;
     refreshing ??= (async () => {
       try {
-        const latest = await deps.ledger.latestBatch();
+        const latest = await deps.ledger.batches.latest();
         adapter.setSummary(describeBatch(latest ? await batchStatus(deps.ledger, latest) : null));
         refreshedAt = Date.now();
       } catch (err) {

@@ -1,4 +1,4 @@
-import type { Ledger } from '../src/ledger.ts';
+import type { Ledger } from '../src/ledger/ledger.ts';
 
 /**
  * The page polls every 2 s, bull-board asks for its queue's description up to once a second and
@@ -18,13 +18,14 @@ export function cacheCounts(ledger: Ledger, opts: { minMs?: number; factor?: num
   const minMs = opts.minMs ?? 2_000;
   const factor = opts.factor ?? 10;
   const now = opts.now ?? Date.now;
-  const kept = new Map<number, { at: number; tookMs: number; value: ReturnType<Ledger['countsBySource']> }>();
-  const cached = Object.create(ledger) as Ledger & CountsCache;
-  cached.countsBySource = (batchId: number) => {
+  const kept = new Map<number, { at: number; tookMs: number; value: ReturnType<Ledger['counts']['bySource']> }>();
+  const counts = Object.create(ledger.counts) as Ledger['counts'];
+  const cached = Object.create(ledger, { counts: { value: counts } }) as Ledger & CountsCache;
+  counts.bySource = (batchId: number) => {
     const hit = kept.get(batchId);
     if (hit && now() - hit.at < Math.max(minMs, factor * hit.tookMs)) return hit.value;
     const started = now();
-    const value = ledger.countsBySource(batchId);
+    const value = ledger.counts.bySource(batchId);
     const entry = { at: started, tookMs: 0, value };
     kept.set(batchId, entry);
     value.then(

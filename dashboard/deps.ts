@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { Ledger } from '../src/ledger.ts';
-import type { RecordQueue } from '../src/queue.ts';
+import type { Ledger } from '../src/ledger/ledger.ts';
+import type { RecordQueue } from '../src/pipeline/queue.ts';
 
 export interface Credentials {
   user: string;

@@ -1,7 +1,7 @@
-import { batchStatus, type BatchStatus } from '../src/batch-status.ts';
-import type { Batch, Ledger } from '../src/ledger.ts';
-import type { RecordQueue } from '../src/queue.ts';
-import type { WorkerState } from '../src/worker-registry.ts';
+import { batchStatus, type BatchStatus } from '../src/ledger/batch-status.ts';
+import type { Batch, Ledger } from '../src/ledger/ledger.ts';
+import type { RecordQueue } from '../src/pipeline/queue.ts';
+import type { WorkerState } from '../src/pipeline/worker-registry.ts';
 import { HttpError, HttpStatus, intParam } from './http.ts';
 
 /** Minutes of history in the throughput chart. */
@@ -39,18 +39,18 @@ export interface Overview {
 
 /** `latest` or a batch id, as the API's `:id` takes it; 404 when there is no such batch. */
 export async function findBatch(ledger: Ledger, id: string | undefined): Promise<Batch> {
-  const batch = id === undefined || id === 'latest' ? await ledger.latestBatch() : await ledger.getBatch(intParam('batch', id));
+  const batch = id === undefined || id === 'latest' ? await ledger.batches.latest() : await ledger.batches.get(intParam('batch', id));
   if (!batch) throw new HttpError(HttpStatus.notFound, id === undefined || id === 'latest' ? 'no batch yet' : `no batch ${id}`);
   return batch;
 }
 
 /** The pace of a batch from its records' `finished_at`, measured on the database's clock. */
 export async function throughput(ledger: Ledger, batch: Batch, status: BatchStatus): Promise<Throughput> {
-  const now = (await ledger.databaseNow()).getTime();
+  const now = (await ledger.counts.databaseNow()).getTime();
   const edges = Array.from({ length: THROUGHPUT_MINUTES + 1 }, (_, i) => new Date(now - (THROUGHPUT_MINUTES - i) * 60_000));
   const [perMinute, recent] = await Promise.all([
-    ledger.finishedPerInterval(batch.id, edges),
-    ledger.finishedSince(batch.id, new Date(now - 60_000)),
+    ledger.counts.finishedPerInterval(batch.id, edges),
+    ledger.counts.finishedSince(batch.id, new Date(now - 60_000)),
   ]);
   return { perMinute, ...pace(recent.count, recent.first ? now - recent.first.getTime() : 0, status.pending) };
 }
@@ -92,7 +92,7 @@ export async function overview(
   enqueueOf: (batchId: number) => { state: string; error: string | null } | undefined = () => undefined,
 ): Promise<Overview> {
   const latest = id === undefined || id === 'latest';
-  const [batch, q, p] = await Promise.all([latest ? ledger.latestBatch() : findBatch(ledger, id), queueFigures(queue), processes().catch(() => [])]);
+  const [batch, q, p] = await Promise.all([latest ? ledger.batches.latest() : findBatch(ledger, id), queueFigures(queue), processes().catch(() => [])]);
   if (!batch) return { status: null, throughput: null, queue: q, processes: p, enqueue: null };
   const status = await batchStatus(ledger, batch);
   const task = enqueueOf(batch.id);

@@ -1,6 +1,6 @@
 import { Counter as PromCounter, Gauge, Registry, type Metric } from 'prom-client';
-import { Counter, readCounters } from '../src/counters.ts';
-import type { Batch, LatencyBuckets } from '../src/ledger.ts';
+import { Counter, readCounters } from '../src/pipeline/counters.ts';
+import type { Batch, LatencyBuckets } from '../src/ledger/ledger.ts';
 import { Outcome, countKey } from '../src/outcomes.ts';
 import type { DashboardDeps } from './deps.ts';
 
@@ -100,10 +100,10 @@ export function createMetrics(deps: DashboardDeps): DashboardMetrics {
   const workers = new Gauge({ name: 'media_migrate_workers', help: 'Workers connected to the queue.', registers: [registry] });
 
   const gather = async (): Promise<string> => {
-    const batches = await deps.ledger.listBatches(METRIC_BATCHES);
+    const batches = await deps.ledger.batches.list(METRIC_BATCHES);
     const [bySource, uploads, redisCounters, jobCounts, workerCount] = await Promise.all([
-      Promise.all(batches.map((b) => deps.ledger.countsBySource(b.id))),
-      deps.ledger.uploadLatency(
+      Promise.all(batches.map((b) => deps.ledger.counts.bySource(b.id))),
+      deps.ledger.counts.uploadLatency(
         batches.map((b) => b.id),
         LATENCY_BUCKETS_S.map((s) => s * 1000),
       ),

@@ -1,4 +1,5 @@
-import type { Env } from './config.ts';
+/** The environment as the process received it. */
+type Env = Record<string, string | undefined>;
 
 /**
  * Which values are secret, and keeping them out of text. No dependencies: the CLI's entry scrubs its

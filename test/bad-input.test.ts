@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { createCloudinaryUploader } from '../src/uploader.ts';
+import { createCloudinaryUploader } from '../src/cloudinary/uploader.ts';
 import { createHarness, type Harness } from './helpers/harness.ts';
 import { largePngBytes, pngBytes } from './helpers/images.ts';
 

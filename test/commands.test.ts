@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runBatch } from '../src/run-batch.ts';
-import { checkSources, defaultSources } from '../src/sources.ts';
-import { createCloudinaryUploader } from '../src/uploader.ts';
-import { createQueue, redisConnection } from '../src/queue.ts';
+import { runBatch } from '../src/pipeline/run-batch.ts';
+import { defaultSources } from '../src/config/sources.ts';
+import { checkSources } from '../src/db/check-sources.ts';
+import { createCloudinaryUploader } from '../src/cloudinary/uploader.ts';
+import { createQueue, redisConnection } from '../src/pipeline/queue.ts';
 import { createHarness, type Harness } from './helpers/harness.ts';
 import { largePngBytes, pngBytes } from './helpers/images.ts';
 
@@ -156,7 +157,7 @@ describe('refused credentials mid-batch', () => {
     expect(h.emulator.stats().uploadRequests).toBeLessThanOrEqual(4);
     expect(result.counts).toMatchObject({ failed: 0, pending: 40 });
     expect(await queue.isPaused()).toBe(true);
-    expect((await h.ledger.getBatch(result.batch.id))?.haltedReason).toBe(result.halted);
+    expect((await h.ledger.batches.get(result.batch.id))?.haltedReason).toBe(result.halted);
     await queue.close();
     connection.disconnect();
     uploader.close();

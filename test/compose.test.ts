@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildProgram } from '../src/cli/main.ts';
-import { SETTING_NAMES } from '../src/settings.ts';
+import { SETTING_NAMES } from '../src/config/settings.ts';
 
 /**
  * No Docker engine runs here, so the stack is checked statically: every service that runs our image

@@ -2,13 +2,18 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import cloudinaryPkg from 'cloudinary';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { inPlaceId } from '../src/cutover/in-place-id.ts';
+import { inPlaceId } from '../src/cloudinary/in-place-id.ts';
 import { rowKey, startCutoverProbe } from '../src/cutover/probe.ts';
 import { deliveryUrlOptions, sdkOptions } from '../src/emulator/server.ts';
-import { prependPrefix } from '../src/storage-convention.ts';
+import { prependPrefix } from '../src/cloudinary/storage-convention.ts';
 import { neededAssets, orphanedMediaSelection } from './helpers/delete-orphaned-media.ts';
 import { createHarness, type Harness } from './helpers/harness.ts';
 import { gifBytes, jpegHeaderBytes, pngBytes } from './helpers/images.ts';
+
+/**
+ * The staged cutover end to end, one piece: every test walks the same stage → switch → migrate story
+ * on the same seeded shop, and the steps only make sense read in that order.
+ */
 
 const { v2: cloudinary } = cloudinaryPkg;
 

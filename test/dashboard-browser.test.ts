@@ -174,7 +174,7 @@ describe('the summary page in a real browser', () => {
     await page.goto(`${dashboard.url}/`);
     await expect.poll(() => page.textContent('#state')).toMatch(/^Batch 1/);
     // ...and visits another site, whose page posts a form to the dashboard (the classic CSRF).
-    const before = await h.ledger.counts(1);
+    const before = await h.ledger.counts.total(1);
     for (const target of ['/api/batches/1/dry-run', '/api/batches/1/retry-failed', '/queues/api/queues/media-migrate/add']) {
       await page.route('http://attacker.test/**', (route) =>
         route.fulfill({ contentType: 'text/html', body: `<form method="post" action="${dashboard.url}${target}"><input name="x" value="1"></form>` }),
@@ -186,8 +186,8 @@ describe('the summary page in a real browser', () => {
       expect(await answer.json()).toEqual({ error: 'cross-site request refused (Sec-Fetch-Site: cross-site)' });
       await page.unroute('http://attacker.test/**');
     }
-    expect(await h.ledger.listBatches()).toHaveLength(1);
-    expect(await h.ledger.counts(1)).toEqual(before);
+    expect(await h.ledger.batches.list()).toHaveLength(1);
+    expect(await h.ledger.counts.total(1)).toEqual(before);
     await context.close();
   });
 

@@ -8,11 +8,16 @@ import { createDashboardApp } from '../dashboard/app.ts';
 import type { DashboardDeps } from '../dashboard/deps.ts';
 import { pace } from '../dashboard/figures.ts';
 import { dashboardCommand } from '../src/cli/dashboard.ts';
-import { Counter, bump } from '../src/counters.ts';
-import { createQueue, redisConnection } from '../src/queue.ts';
+import { Counter, bump } from '../src/pipeline/counters.ts';
+import { createQueue, redisConnection } from '../src/pipeline/queue.ts';
 import { dashboardDeps } from './helpers/dashboard.ts';
 import { createHarness, TEST_REDIS_URL, type Harness } from './helpers/harness.ts';
 import { gifBytes, pngBytes } from './helpers/images.ts';
+
+/**
+ * The dashboard's HTTP contract, one piece: every route, auth, CSRF and the secrets sweep run against one
+ * real batch, so the sweeps cover every route listed here and none is forgotten in another file.
+ */
 
 /**
  * The dashboard's HTTP surface against a real batch: real PostgreSQL ledger, real Redis queue,
@@ -333,7 +338,7 @@ describe('CSRF', () => {
     expect((await post('/api/batches').set('X-CSRF-Token', token).set('Sec-Fetch-Site', 'cross-site').send({ kind: 'dry_run' })).status).toBe(403);
     // Nothing happened.
     expect((await get('/api/batches/1')).body).toMatchObject({ failed: 1, pending: 0 });
-    expect(await h.ledger.listBatches()).toHaveLength(1);
+    expect(await h.ledger.batches.list()).toHaveLength(1);
   });
 
   it("refuses bull-board's own state-changing calls unless the browser says they are same-origin", async () => {
@@ -367,8 +372,8 @@ describe('actions', () => {
     const r = await post('/api/batches/1/dry-run').set('X-CSRF-Token', token).set('Sec-Fetch-Site', 'same-origin').expect(201);
     expect(r.body).toMatchObject({ batch: 2, fromBatch: 1, resumed: false, enqueued: 11 });
     expect(r.body.message).toMatch(/^Started dry run batch 2 \(settings of batch 1\): 11 records enqueued\./);
-    const b1 = await h.ledger.getBatch(1);
-    const b2 = await h.ledger.getBatch(2);
+    const b1 = await h.ledger.batches.get(1);
+    const b2 = await h.ledger.batches.get(2);
     expect(b2).toMatchObject({ dryRun: true, sources: b1!.sources, store: b1!.store, prefix: b1!.prefix, tag: b1!.tag });
 
     const stop = new AbortController();
@@ -411,7 +416,7 @@ describe('read-only mode', () => {
       expect(await deps.queue.isPaused()).toBe(false);
       const board = (await request(ro).get('/queues/api/queues?activeQueue=media-migrate&status=latest&page=1&jobsPerPage=5').auth(USER, PASSWORD)).body;
       expect(board.queues[0]).toMatchObject({ readOnlyMode: true, allowRetries: false });
-      expect(await h.ledger.listBatches()).toHaveLength(2);
+      expect(await h.ledger.batches.list()).toHaveLength(2);
     } finally {
       ro.close();
       ro.closeAllConnections();

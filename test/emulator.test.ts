@@ -14,6 +14,11 @@ import {
 } from '../src/emulator/server.ts';
 import { gifBytes, jpegHeaderBytes, largePngBytes, pngBytes } from './helpers/images.ts';
 
+/**
+ * The emulator's faithfulness to Cloudinary, one piece: each describe is one API (upload, chunks,
+ * delivery, Admin, destroy, tags, faults) driven through the official SDK against one emulator.
+ */
+
 // One keep-alive agent for every SDK call, as the project does. It must be an http.Agent: that
 // is what makes the SDK's `https.request` speak plain HTTP to the emulator.
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
-import { QUEUE_NAME } from '../src/queue.ts';
-import { readCounters } from '../src/counters.ts';
+import { QUEUE_NAME } from '../src/pipeline/queue.ts';
+import { readCounters } from '../src/pipeline/counters.ts';
 import { createHarness, type Harness } from './helpers/harness.ts';
 import { pngBytes } from './helpers/images.ts';
 import { spawnCli, startPrivateRedis, startTcpProxy, waitFor, type CliProcess } from './helpers/processes.ts';
@@ -28,7 +28,7 @@ async function seed(n: number) {
 }
 
 async function ledgerCounts() {
-  return h.ledger.counts(1);
+  return h.ledger.counts.total(1);
 }
 
 function worker(env: Record<string, string> = {}, concurrency = 4) {

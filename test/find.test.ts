@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from './helpers/harness.ts';
 import { pngBytes } from './helpers/images.ts';
-import { searchRecords } from '../src/search.ts';
+import { searchRecords } from '../src/ledger/search.ts';
 
 /** `find`: any record across batches, by table, table:pk, or a piece of its path or public_id. */
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { listWorkers } from '../src/worker-registry.ts';
+import { listWorkers } from '../src/pipeline/worker-registry.ts';
 import { createHarness, TEST_REDIS_URL, type Harness } from './helpers/harness.ts';
 import { pngBytes } from './helpers/images.ts';
 import { waitFor } from './helpers/processes.ts';
@@ -34,13 +34,13 @@ async function seed(n: number) {
   for (let i = 0; i < rows.length; i += 200) await h.db('shop_productimages').insert(rows.slice(i, i + 200));
 }
 
-const counts = () => h.ledger.counts(1);
+const counts = () => h.ledger.counts.total(1);
 
 describe('workers that cannot see the media', () => {
   it('refuse a batch whose MEDIA_ROOT fingerprint they cannot see, with one line naming MEDIA_ROOT and the file', async () => {
     await seed(12);
     expect((await h.run(['enqueue'])).code).toBe(0);
-    const batch = (await h.ledger.getBatch(1))!;
+    const batch = (await h.ledger.batches.get(1))!;
     expect(batch.fingerprint?.files.map((f) => f.path)).toEqual(['p/1.png', 'p/2.png', 'p/3.png', 'p/4.png', 'p/5.png']);
 
     const stop = new AbortController();
@@ -74,7 +74,7 @@ describe('workers that cannot see the media', () => {
     await seed(300);
     // Enqueued where MEDIA_ROOT is not set: no fingerprint, so only the second guard can tell.
     expect((await h.run(['enqueue'], { env: { MEDIA_ROOT: '' } })).code).toBe(0);
-    expect((await h.ledger.getBatch(1))!.fingerprint).toBeUndefined();
+    expect((await h.ledger.batches.get(1))!.fingerprint).toBeUndefined();
     const stop = new AbortController();
     const good = h.run(['worker', '--concurrency', '2'], { signal: stop.signal });
     await waitFor('the good worker to find a file', async () => (await counts()).migrated > 0);

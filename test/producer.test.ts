@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Batch } from '../src/ledger.ts';
+import type { Batch } from '../src/ledger/ledger.ts';
 import { silentLogger } from '../src/logger.ts';
 import { Outcome } from '../src/outcomes.ts';
-import { enqueueRecords, openBatch, type EnqueueDeps } from '../src/producer.ts';
-import { createQueue, jobIdFor, redisConnection, type RecordQueue } from '../src/queue.ts';
-import { checkSources } from '../src/sources.ts';
+import { enqueueRecords, openBatch, type EnqueueDeps } from '../src/pipeline/producer.ts';
+import { createQueue, jobIdFor, redisConnection, type RecordQueue } from '../src/pipeline/queue.ts';
+import { checkSources } from '../src/db/check-sources.ts';
 import { createHarness, type Harness } from './helpers/harness.ts';
 
 /**
@@ -66,7 +66,7 @@ describe('enqueueRecords', () => {
     expect(await waitingIds()).toEqual(CODES.map((c) => jobIdFor(ref(batch, c))).sort());
     const jobs = await queue.getWaiting(0, -1);
     expect(new Set(jobs.map((j) => j.data.pk))).toEqual(new Set(CODES));
-    expect((await h.ledger.getBatch(batch.id))?.enqueuedAt).toBeInstanceOf(Date);
+    expect((await h.ledger.batches.get(batch.id))?.enqueuedAt).toBeInstanceOf(Date);
   });
 
   it('re-sends only the pending records when Redis lost them, whether the scan had completed or not', async () => {
@@ -86,7 +86,7 @@ describe('enqueueRecords', () => {
 
     // Redis lost everything again; the scan had completed: the ledger's pending records are read.
     await loseRedis();
-    const enqueued = (await h.ledger.getBatch(batch.id))!;
+    const enqueued = (await h.ledger.batches.get(batch.id))!;
     expect(enqueued.enqueuedAt).toBeInstanceOf(Date);
     expect(await enqueueRecords(deps, enqueued, true, 4)).toBe(CODES.length - 10);
     expect(await waitingIds()).toEqual(pendingIds);
@@ -103,11 +103,11 @@ describe('enqueueRecords', () => {
     await expect(enqueueRecords(deps, batch, false, 5)).rejects.toThrow('Redis went away');
     // The ledger is complete (status shows the whole total at once); Redis has nothing.
     expect(await ledgerPks(batch)).toEqual([...CODES].sort());
-    expect((await h.ledger.getBatch(batch.id))?.enqueuedAt).toBeInstanceOf(Date);
+    expect((await h.ledger.batches.get(batch.id))?.enqueuedAt).toBeInstanceOf(Date);
     expect(await waitingIds()).toEqual([]);
 
     queue.addBulk = realAddBulk;
-    expect(await enqueueRecords(deps, (await h.ledger.getBatch(batch.id))!, true, 5)).toBe(CODES.length);
+    expect(await enqueueRecords(deps, (await h.ledger.batches.get(batch.id))!, true, 5)).toBe(CODES.length);
     expect(await waitingIds()).toEqual(CODES.map((c) => jobIdFor(ref(batch, c))).sort());
   });
 });

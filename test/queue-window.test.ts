@@ -1,9 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openBatch, enqueueRecords } from '../src/producer.ts';
-import { createQueue, redisConnection, type RecordQueue } from '../src/queue.ts';
-import { jobsInWindow, refillWindow, resetWindow, type WindowDeps } from '../src/queue-window.ts';
-import { checkSources, defaultSources } from '../src/sources.ts';
+import { openBatch, enqueueRecords } from '../src/pipeline/producer.ts';
+import { createQueue, redisConnection, type RecordQueue } from '../src/pipeline/queue.ts';
+import { jobsInWindow, refillWindow, resetWindow, type WindowDeps } from '../src/pipeline/queue-window.ts';
+import { defaultSources } from '../src/config/sources.ts';
+import { checkSources } from '../src/db/check-sources.ts';
 import { createHarness, type Harness } from './helpers/harness.ts';
 import { pngBytes } from './helpers/images.ts';
 import { startPrivateRedis } from './helpers/processes.ts';
@@ -78,7 +79,7 @@ describe('the queue window', () => {
     });
     const deps = { db: h.db, ledger: h.ledger, queue: counting, redis: connection, logger: h.logs.logger, window: { size: 50, inFlightMs: 30_000 } };
     expect(await enqueueRecords(deps, batch, false)).toBe(50);
-    const current = (await h.ledger.getBatch(batch.id))!;
+    const current = (await h.ledger.batches.get(batch.id))!;
     // Room for 30 more: two refillers race for it.
     const drained = (await queue.getWaiting(0, 29)).map((j) => j.remove());
     await Promise.all(drained);

@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { migrateRecord } from '../src/migrate-record.ts';
-import { openBatch, enqueueRecords } from '../src/producer.ts';
-import { QUEUE_NAME } from '../src/queue.ts';
-import { checkSources, defaultSources } from '../src/sources.ts';
-import { createCloudinaryUploader, type Uploader } from '../src/uploader.ts';
+import { migrateRecord } from '../src/records/migrate-record.ts';
+import { openBatch, enqueueRecords } from '../src/pipeline/producer.ts';
+import { QUEUE_NAME } from '../src/pipeline/queue.ts';
+import { defaultSources } from '../src/config/sources.ts';
+import { checkSources } from '../src/db/check-sources.ts';
+import { createCloudinaryUploader, type Uploader } from '../src/cloudinary/uploader.ts';
 import { createHarness, TEST_REDIS_URL, type Harness } from './helpers/harness.ts';
 import { pngBytes } from './helpers/images.ts';
 
@@ -40,7 +41,7 @@ describe('the conditional update', () => {
     };
     const sources = await checkSources(h.db, defaultSources('shop'));
     const { batch } = await openBatch(h.ledger, { kind: 'migrate', sources, store: 'public_id', dryRun: false, prefix: 'media/', tag: 'media' });
-    await h.ledger.addPending(batch.id, sources[0]!, ['1']);
+    await h.ledger.records.addPending(batch.id, sources[0]!, ['1']);
     const result = await migrateRecord(
       { batch, source: sources[0]!, ref: { batchId: batch.id, table: 'shop_productimages', column: 'image', pk: '1' } },
       {

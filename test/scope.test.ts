@@ -62,6 +62,6 @@ describe('canary batches', () => {
     expect(r.stderr.trim()).toBe(
       'media-migrate: --only shop_nope: no such source (the sources are shop_productimages.image, shop_bannerimage.image, shop_subcategory.image)',
     );
-    expect(await h.ledger.listBatches()).toEqual([]);
+    expect(await h.ledger.batches.list()).toEqual([]);
   });
 });

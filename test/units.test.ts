@@ -3,20 +3,26 @@ import { realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, parseCloudinaryUrl, storagePrefix } from '../src/config.ts';
+import { loadConfig, storagePrefix } from '../src/config/config.ts';
+import { parseCloudinaryUrl } from '../src/config/cloudinary.ts';
 import { ConfigError, CredentialsError, PermanentError, RateLimitedError, RetryableError } from '../src/errors.ts';
-import { classifyCloudinaryFailure } from '../src/uploader.ts';
-import { detectImageFormat, readMediaFile, resolveInside } from '../src/media-file.ts';
-import { jobIdFor } from '../src/queue.ts';
-import { contentSuffix, publicIdFor } from '../src/storage-convention.ts';
+import { classifyCloudinaryFailure } from '../src/cloudinary/uploader.ts';
+import { detectImageFormat, readMediaFile, resolveInside } from '../src/media/media-file.ts';
+import { jobIdFor } from '../src/pipeline/queue.ts';
+import { contentSuffix, publicIdFor } from '../src/cloudinary/storage-convention.ts';
 import { stagedLine, summaryLine } from '../src/outcomes.ts';
-import { inPlaceId, inPlaceProblem } from '../src/cutover/in-place-id.ts';
+import { inPlaceId, inPlaceProblem } from '../src/cloudinary/in-place-id.ts';
 import { secretsInEnv } from '../src/secrets.ts';
-import { jobsForUploadSlots, limitUploads } from '../src/upload-slots.ts';
+import { jobsForUploadSlots, limitUploads } from '../src/pipeline/upload-slots.ts';
 import { cacheCounts } from '../dashboard/counts-cache.ts';
-import type { Ledger } from '../src/ledger.ts';
-import type { Uploader, UploadRequest } from '../src/uploader.ts';
+import type { Ledger } from '../src/ledger/ledger.ts';
+import type { Uploader, UploadRequest } from '../src/cloudinary/uploader.ts';
 import { gifBytes, jpegHeaderBytes, pngBytes } from './helpers/images.ts';
+
+/**
+ * Pure functions, one piece: the small units (names, ids, parsing, caches) that need no services,
+ * kept in one fast file rather than one file per helper.
+ */
 
 describe('storage convention (django-cloudinary-storage MediaCloudinaryStorage)', () => {
   const md5 = 'a3f1c2d4e5f60718293a4b5c6d7e8f90';
@@ -289,35 +295,37 @@ describe("the dashboard's counts cache", () => {
     let counted = 0;
     let takes = 0;
     const ledger = {
-      countsBySource: async () => {
-        counted++;
-        clock += takes;
-        return [];
+      counts: {
+        bySource: async () => {
+          counted++;
+          clock += takes;
+          return [];
+        },
       },
     } as unknown as Ledger;
     const cached = cacheCounts(ledger, { now: () => clock });
-    await cached.countsBySource(1);
-    await cached.countsBySource(1);
+    await cached.counts.bySource(1);
+    await cached.counts.bySource(1);
     expect(counted).toBe(1);
     clock += 2_000;
-    await cached.countsBySource(1);
+    await cached.counts.bySource(1);
     expect(counted).toBe(2);
     // A batch whose count takes 500 ms is counted again only 5 s later.
     takes = 500;
     clock += 2_000;
-    await cached.countsBySource(1);
+    await cached.counts.bySource(1);
     expect(counted).toBe(3);
     clock += 4_000;
-    await cached.countsBySource(1);
+    await cached.counts.bySource(1);
     expect(counted).toBe(3);
     clock += 1_000;
-    await cached.countsBySource(1);
+    await cached.counts.bySource(1);
     expect(counted).toBe(4);
     // Each batch has its own; an action forgets them.
-    await cached.countsBySource(2);
+    await cached.counts.bySource(2);
     expect(counted).toBe(5);
     cached.forget();
-    await cached.countsBySource(1);
+    await cached.counts.bySource(1);
     expect(counted).toBe(6);
   });
 });

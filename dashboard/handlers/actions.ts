@@ -1,8 +1,8 @@
-import type { BatchSpec } from '../../src/ledger.ts';
-import { enqueueBatch } from '../../src/producer.ts';
+import type { BatchSpec } from '../../src/ledger/ledger.ts';
+import { enqueueBatch } from '../../src/pipeline/producer.ts';
 import { Outcome, Reason } from '../../src/outcomes.ts';
-import { retryRecords, type RetryFilter } from '../../src/requeue.ts';
-import type { WindowDeps } from '../../src/queue-window.ts';
+import { retryRecords, type RetryFilter } from '../../src/pipeline/requeue.ts';
+import type { WindowDeps } from '../../src/pipeline/queue-window.ts';
 import type { DashboardDeps } from '../deps.ts';
 import { findBatch } from '../figures.ts';
 import { HttpError, HttpStatus, ok, type Handler } from '../http.ts';

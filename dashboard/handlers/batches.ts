@@ -1,8 +1,8 @@
-import { batchStatus } from '../../src/batch-status.ts';
-import type { LedgerRecord } from '../../src/ledger.ts';
+import { batchStatus } from '../../src/ledger/batch-status.ts';
+import type { LedgerRecord } from '../../src/ledger/ledger.ts';
 import { Outcome, countKey } from '../../src/outcomes.ts';
-import { reportCsv } from '../../src/report.ts';
-import { listWorkers } from '../../src/worker-registry.ts';
+import { reportCsv } from '../../src/ledger/report.ts';
+import { listWorkers } from '../../src/pipeline/worker-registry.ts';
 import type { DashboardDeps } from '../deps.ts';
 import { findBatch, overview } from '../figures.ts';
 import { HttpError, HttpStatus, intParam, ok, type Handler } from '../http.ts';
@@ -38,7 +38,7 @@ export function batchHandlers(deps: DashboardDeps, enqueueOf: (batchId: number) 
   /** GET /api/batches — the newest batches (`?limit=`, 20 by default), each as `status --json` prints it. */
   const list: Handler = async (req) => {
     const limit = intParam('limit', req.query.limit, { fallback: 20, max: 200 });
-    const batches = await ledger.listBatches(limit);
+    const batches = await ledger.batches.list(limit);
     return ok({ batches: await Promise.all(batches.map((b) => batchStatus(ledger, b))) });
   };
 
@@ -55,8 +55,8 @@ export function batchHandlers(deps: DashboardDeps, enqueueOf: (batchId: number) 
     const perPage = intParam('per_page', req.query.per_page, { fallback: 25, max: 200 });
     const page = intParam('page', req.query.page, { fallback: 1 });
     const key = countKey(outcome);
-    const total = key ? (await ledger.counts(batch.id))[key] : 0;
-    const rows = await ledger.records(batch.id, { outcome, limit: perPage, offset: (page - 1) * perPage });
+    const total = key ? (await ledger.counts.total(batch.id))[key] : 0;
+    const rows = await ledger.records.list(batch.id, { outcome, limit: perPage, offset: (page - 1) * perPage });
     return ok({
       batch: batch.id,
       outcome,
@@ -79,7 +79,7 @@ export function batchHandlers(deps: DashboardDeps, enqueueOf: (batchId: number) 
   const reasons: Handler = async (req) => {
     const batch = await findBatch(ledger, req.params.id);
     const outcome = outcomeParam(req.query.outcome);
-    return ok({ batch: batch.id, outcome, reasons: await ledger.reasonCounts(batch.id, outcome) });
+    return ok({ batch: batch.id, outcome, reasons: await ledger.counts.byReason(batch.id, outcome) });
   };
 
   return { list, get, summary, records, csv, reasons };

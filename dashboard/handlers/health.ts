@@ -1,4 +1,4 @@
-import { checkDatabase } from '../../src/db.ts';
+import { checkDatabase } from '../../src/db/connect.ts';
 import type { DashboardDeps } from '../deps.ts';
 import { HttpStatus, ok, type Handler } from '../http.ts';
 

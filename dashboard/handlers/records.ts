@@ -1,5 +1,5 @@
-import { assetUrl } from '../../src/config.ts';
-import { searchRecords } from '../../src/search.ts';
+import { assetUrl } from '../../src/config/cloudinary.ts';
+import { searchRecords } from '../../src/ledger/search.ts';
 import type { DashboardDeps } from '../deps.ts';
 import { HttpError, HttpStatus, intParam, ok, type Handler } from '../http.ts';
 

@@ -1,10 +1,11 @@
-import { batchStatus } from '../../src/batch-status.ts';
+import { batchStatus } from '../../src/ledger/batch-status.ts';
 import { errorMessage } from '../../src/errors.ts';
-import type { Batch, BatchSpec, Ledger } from '../../src/ledger.ts';
-import { enqueueRecords, openBatch } from '../../src/producer.ts';
-import { applyOnly, describeScope, isScoped, type BatchScope } from '../../src/scope.ts';
-import { checkSources, defaultSources, type CheckedSource } from '../../src/sources.ts';
-import { listWorkers } from '../../src/worker-registry.ts';
+import type { Batch, BatchSpec, Ledger } from '../../src/ledger/ledger.ts';
+import { enqueueRecords, openBatch } from '../../src/pipeline/producer.ts';
+import { applyOnly, describeScope, isScoped, type BatchScope } from '../../src/config/scope.ts';
+import { defaultSources, type CheckedSource } from '../../src/config/sources.ts';
+import { checkSources } from '../../src/db/check-sources.ts';
+import { listWorkers } from '../../src/pipeline/worker-registry.ts';
 import type { DashboardDeps } from '../deps.ts';
 import { HttpError, HttpStatus, ok, type Handler } from '../http.ts';
 
@@ -67,7 +68,7 @@ export function startHandlers(deps: DashboardDeps) {
   /** The sources and settings a new batch takes: the newest batch's, else the seed app's models. */
   const baseline = async (): Promise<{ sources: CheckedSource[]; prefix: string; tag: string; store: BatchSpec['store'] }> => {
     // A batch `--only` scoped holds only some sources: the newest that holds them all says which they are.
-    const recent = await ledger.listBatches(50);
+    const recent = await ledger.batches.list(50);
     const whole = recent.find((b) => !b.scope.only) ?? recent.find((b) => b.claimSources);
     const latest = recent[0];
     if (latest) return { sources: whole ? (whole.claimSources ?? whole.sources) : latest.sources, prefix: latest.prefix, tag: latest.tag, store: latest.store };
@@ -162,7 +163,7 @@ export function startHandlers(deps: DashboardDeps) {
   const progress: Handler = async (req) => {
     const id = Number(req.params.id);
     const task = tasks.get(id);
-    const batch = await ledger.getBatch(id);
+    const batch = await ledger.batches.get(id);
     if (!batch) throw new HttpError(HttpStatus.notFound, `no batch ${req.params.id}`);
     const status = await batchStatus(ledger, batch);
     return ok({ batch: id, state: task?.state ?? (batch.enqueuedAt ? 'done' : 'enqueuing'), error: task?.error ?? null, recorded: status.total });
@@ -186,7 +187,7 @@ async function estimate(deps: DashboardDeps, spec: BatchSpec): Promise<number> {
 /** The figures of the newest dry run of the same sources and scope (else the newest dry run), to read before a real run. */
 async function lastDryRun(ledger: Ledger, spec: BatchSpec) {
   const same = (b: Batch) => JSON.stringify(b.sources) === JSON.stringify(spec.sources) && JSON.stringify(b.scope) === JSON.stringify(spec.scope ?? {});
-  const runs = (await ledger.listBatches(50)).filter((b) => b.dryRun && !b.rolledBackAt);
+  const runs = (await ledger.batches.list(50)).filter((b) => b.dryRun && !b.rolledBackAt);
   const dry = runs.find(same) ?? runs[0];
   if (!dry) return null;
   const s = await batchStatus(ledger, dry);

@@ -1,4 +1,4 @@
-// The summary page: plain JavaScript, no build step. It polls the JSON API every two seconds
+// The summary page, one piece: plain JavaScript, no build step, so one script the page loads as is. It polls the JSON API every two seconds
 // (skipping a tick while the previous request still runs) and rewrites only text and widths.
 // Every value from the server goes in through textContent, never as HTML.
 

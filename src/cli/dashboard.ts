@@ -1,9 +1,10 @@
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { deliveryTarget, parseDashboard } from '../config.ts';
+import { parseDashboard } from '../config/config.ts';
+import { deliveryTarget } from '../config/cloudinary.ts';
 import { ExitError, errorMessage } from '../errors.ts';
-import { redisConnection } from '../queue.ts';
-import { openDatabase, openQueue } from '../services.ts';
+import { redisConnection } from '../pipeline/queue.ts';
+import { openDatabase, openQueue } from '../pipeline/services.ts';
 import { isLoopback, startDashboard } from '../../dashboard/server.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';

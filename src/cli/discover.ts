@@ -1,6 +1,6 @@
-import { discoverSources } from '../discover.ts';
-import { loadConfig } from '../config.ts';
-import { openDatabase } from '../services.ts';
+import { discoverSources } from '../django/discover.ts';
+import { loadConfig } from '../config/config.ts';
+import { openDatabase } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
 

@@ -1,7 +1,7 @@
 import { ExitError } from '../errors.ts';
-import { describeScope, isScoped, type ScopeOptions } from '../scope.ts';
-import { enqueueBatch } from '../producer.ts';
-import { openDatabase, openQueue } from '../services.ts';
+import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
+import { enqueueBatch } from '../pipeline/producer.ts';
+import { openDatabase, openQueue } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { batchSpec, setup } from './setup.ts';
 
@@ -28,7 +28,7 @@ export async function enqueueCommand(opts: EnqueueCommandOptions, io: CommandIO)
     const window = { size: config.redis.window, inFlightMs: config.upload.lockDurationMs };
     const mediaRoot = 'mediaRoot' in config ? (config.mediaRoot as string) : undefined;
     const r = await enqueueBatch({ db, ledger, queue, redis: connection, logger, window, mediaRoot }, spec, { batchId: opts.batch });
-    const counts = await ledger.counts(r.batch.id);
+    const counts = await ledger.counts.total(r.batch.id);
     if (opts.json) {
       println(
         io.stdout,

@@ -1,8 +1,9 @@
-import { assetUrl, deliveryTarget } from '../config.ts';
+import { assetUrl } from '../config/cloudinary.ts';
+import { deliveryTarget } from '../config/cloudinary.ts';
 import { ExitError } from '../errors.ts';
-import { recordLabel } from '../record-steps.ts';
-import { searchRecords } from '../search.ts';
-import { openDatabase } from '../services.ts';
+import { recordLabel } from '../records/record-steps.ts';
+import { searchRecords } from '../ledger/search.ts';
+import { openDatabase } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
 

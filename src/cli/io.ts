@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { Env } from '../config.ts';
+import type { Env } from '../config/config.ts';
 import { createLogger, type Logger } from '../logger.ts';
 
 /** What a command may touch of the outside world; tests pass their own. */

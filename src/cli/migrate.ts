@@ -1,10 +1,10 @@
 import { summaryLine } from '../outcomes.ts';
-import { describeScope, isScoped, type ScopeOptions } from '../scope.ts';
-import { runBatch } from '../run-batch.ts';
-import { openDatabase, openPipeline, settleAll } from '../services.ts';
+import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
+import { runBatch } from '../pipeline/run-batch.ts';
+import { openDatabase, openPipeline, settleAll } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
-import { unfinishedRun } from './run-end.ts';
+import { runJson, unfinishedRun } from './run-end.ts';
 import { batchSpec, setup } from './setup.ts';
 
 export interface MigrateOptions extends ScopeOptions {
@@ -44,17 +44,12 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
     ).finally(() => progress.stop());
 
     const { counts, batch } = result;
-    const rewrite = batch.stageBatchId !== undefined ? await deps.ledger.rewriteFigures(batch) : undefined;
+    const rewrite = batch.stageBatchId !== undefined ? await deps.ledger.cutover.rewriteFigures(batch) : undefined;
     if (opts.json) {
       println(
         io.stdout,
         JSON.stringify({
-          batch: batch.id,
-          kind: batch.kind,
-          ...counts,
-          halted: result.halted ?? null,
-          interrupted: result.interrupted,
-          scope: isScoped(batch.scope) ? batch.scope : null,
+          ...runJson(result),
           ...(rewrite
             ? { stageBatch: batch.stageBatchId, inPlace: rewrite.inPlace, rewrittenFirst: rewrite.rewrittenFirst, exposedSeconds: rewrite.exposedMs === null ? null : rewrite.exposedMs / 1000 }
             : {}),

@@ -1,7 +1,7 @@
 import { ExitError } from '../errors.ts';
-import { reportCsv, reportJson } from '../report.ts';
-import { openDatabase } from '../services.ts';
-import { describeScope } from '../scope.ts';
+import { reportCsv, reportJson } from '../ledger/report.ts';
+import { openDatabase } from '../pipeline/services.ts';
+import { describeScope } from '../config/scope.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
 import { resolveBatch } from './status.ts';

@@ -1,8 +1,8 @@
 import { ExitError } from '../errors.ts';
 import { Outcome, Reason } from '../outcomes.ts';
-import { readRecordList } from '../record-list.ts';
-import { retryListed, retryRecords, type RetryFilter } from '../requeue.ts';
-import { openDatabase, openQueue } from '../services.ts';
+import { readRecordList } from '../config/record-list.ts';
+import { retryListed, retryRecords, type RetryFilter } from '../pipeline/requeue.ts';
+import { openDatabase, openQueue } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
 import { resolveBatch } from './status.ts';

@@ -1,9 +1,9 @@
 import { ExitError } from '../errors.ts';
 import { Outcome, Reason } from '../outcomes.ts';
-import { recordLabel } from '../record-steps.ts';
-import { rollbackBatch } from '../rollback.ts';
-import { openDatabase, openUploader } from '../services.ts';
-import type { CloudinaryConfig } from '../config.ts';
+import { recordLabel } from '../records/record-steps.ts';
+import { rollbackBatch } from '../records/rollback.ts';
+import { openDatabase, openUploader } from '../pipeline/services.ts';
+import type { CloudinaryConfig } from '../config/config.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
 
@@ -22,11 +22,11 @@ export async function rollbackCommand(opts: RollbackOptions, io: CommandIO): Pro
   const { config, logger, res } = setup(io, opts.deleteAssets || given ? ['database', 'cloudinary'] : ['database']);
   try {
     const { db, ledger } = await openDatabase(config.database, res, logger);
-    const batch = await ledger.getBatch(opts.batch);
+    const batch = await ledger.batches.get(opts.batch);
     if (!batch) throw new ExitError(2, `--batch ${opts.batch}: no such batch`);
     // Rows rewritten to a staged asset go back to their path; that asset must then lose MEDIA_TAG,
     // which takes Cloudinary's credentials as deleting assets does.
-    const inPlace = batch.kind === 'migrate' ? await ledger.countReason(batch.id, Outcome.migrated, Reason.inPlace) : 0;
+    const inPlace = batch.kind === 'migrate' ? await ledger.counts.ofReason(batch.id, Outcome.migrated, Reason.inPlace) : 0;
     const cloudinary = 'cloudinary' in config ? (config.cloudinary as CloudinaryConfig) : undefined;
     if (inPlace > 0 && !cloudinary) {
       throw new ExitError(2, `CLOUDINARY_URL: not set; rolling back batch ${batch.id} must take MEDIA_TAG back from ${inPlace} staged assets its rows go back to`);

@@ -1,4 +1,5 @@
-import type { RunBatchResult } from '../run-batch.ts';
+import { isScoped } from '../config/scope.ts';
+import type { RunBatchResult } from '../pipeline/run-batch.ts';
 import { println, type CommandIO } from './io.ts';
 
 /**
@@ -22,4 +23,17 @@ export function unfinishedRun(io: CommandIO, result: RunBatchResult): number | u
     return 0;
   }
   return undefined;
+}
+
+/** The `--json` keys every run of `migrate` and `stage` prints, whatever its kind adds. */
+export function runJson(result: RunBatchResult): Record<string, unknown> {
+  const { batch, counts } = result;
+  return {
+    batch: batch.id,
+    kind: batch.kind,
+    ...counts,
+    halted: result.halted ?? null,
+    interrupted: result.interrupted,
+    scope: isScoped(batch.scope) ? batch.scope : null,
+  };
 }

@@ -1,13 +1,14 @@
 import type { Knex } from 'knex';
-import { loadConfig, type Config, type Section } from '../config.ts';
-import type { BatchKind, BatchSpec } from '../ledger.ts';
+import { loadConfig, type Config, type Section } from '../config/config.ts';
+import type { BatchKind, BatchSpec } from '../ledger/ledger.ts';
 import type { Logger } from '../logger.ts';
 import { Resources } from '../resources.ts';
-import { checkSources, defaultSources, loadSourcesFile } from '../sources.ts';
-import { STORE_MODES, type StoreMode } from '../storage-convention.ts';
+import { defaultSources, loadSourcesFile } from '../config/sources.ts';
+import { checkSources } from '../db/check-sources.ts';
+import { STORE_MODES, type StoreMode } from '../ledger/ledger.ts';
 import { ExitError } from '../errors.ts';
-import { applyOnly, isScoped, scopeFrom, type ScopeOptions } from '../scope.ts';
-import { summarizeRecordList } from '../record-list.ts';
+import { applyOnly, isScoped, scopeFrom, type ScopeOptions } from '../config/scope.ts';
+import { summarizeRecordList } from '../config/record-list.ts';
 import { resolve } from 'node:path';
 import { loggerFor, type CommandIO } from './io.ts';
 

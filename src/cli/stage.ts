@@ -1,11 +1,11 @@
-import { recordLabel } from '../record-steps.ts';
+import { recordLabel } from '../records/record-steps.ts';
 import { Outcome, stagedLine } from '../outcomes.ts';
-import { describeScope, isScoped, type ScopeOptions } from '../scope.ts';
-import { runBatch } from '../run-batch.ts';
-import { openDatabase, openPipeline, settleAll } from '../services.ts';
+import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
+import { runBatch } from '../pipeline/run-batch.ts';
+import { openDatabase, openPipeline, settleAll } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
-import { unfinishedRun } from './run-end.ts';
+import { runJson, unfinishedRun } from './run-end.ts';
 import { batchSpec, setup } from './setup.ts';
 
 export interface StageOptions extends ScopeOptions {
@@ -37,18 +37,13 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
     }).finally(() => progress.stop());
     const { counts, batch } = result;
     const notInPlace = [];
-    for await (const r of deps.ledger.eachRecord(batch.id, Outcome.notInPlace)) notInPlace.push(r);
+    for await (const r of deps.ledger.records.each(batch.id, Outcome.notInPlace)) notInPlace.push(r);
 
     if (opts.json) {
       println(
         io.stdout,
         JSON.stringify({
-          batch: batch.id,
-          kind: batch.kind,
-          ...counts,
-          halted: result.halted ?? null,
-          interrupted: result.interrupted,
-          scope: isScoped(batch.scope) ? batch.scope : null,
+          ...runJson(result),
           notInPlaceRecords: notInPlace.map((r) => ({ table: r.table, column: r.column, pk: r.pk, value: r.oldValue ?? null, publicId: r.publicId ?? null, reason: r.reason ?? null, detail: r.detail ?? null })),
         }),
       );

@@ -1,9 +1,9 @@
-import { batchStatus, type BatchStatus } from '../batch-status.ts';
+import { batchStatus, type BatchStatus } from '../ledger/batch-status.ts';
 import { ExitError } from '../errors.ts';
-import type { Batch, Ledger } from '../ledger.ts';
-import { recordLabel } from '../record-steps.ts';
+import type { Batch, Ledger } from '../ledger/ledger.ts';
+import { recordLabel } from '../records/record-steps.ts';
 import { Outcome, countKey } from '../outcomes.ts';
-import { openDatabase } from '../services.ts';
+import { openDatabase } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
 
@@ -13,7 +13,7 @@ export interface StatusOptions {
 }
 
 export async function resolveBatch(ledger: Ledger, id: number | undefined): Promise<Batch> {
-  const batch = id === undefined ? await ledger.latestBatch() : await ledger.getBatch(id);
+  const batch = id === undefined ? await ledger.batches.latest() : await ledger.batches.get(id);
   if (!batch) throw new ExitError(2, id === undefined ? 'no batch yet: run media-migrate migrate first' : `--batch ${id}: no such batch`);
   return batch;
 }
@@ -58,7 +58,7 @@ export async function statusCommand(opts: StatusOptions, io: CommandIO): Promise
     for (const outcome of [Outcome.failed, Outcome.notInPlace, Outcome.missing] as const) {
       const count = s[countKey(outcome)!];
       if (count === 0) continue;
-      const shown = await ledger.records(batch.id, { outcome, limit: 20 });
+      const shown = await ledger.records.list(batch.id, { outcome, limit: 20 });
       println(io.stdout, '');
       println(io.stdout, `  ${outcome} (${count}${count > shown.length ? `, first ${shown.length} shown` : ''}):`);
       for (const r of shown) {

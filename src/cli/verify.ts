@@ -1,8 +1,8 @@
-import { recordLabel } from '../record-steps.ts';
-import { openDatabase, openUploader } from '../services.ts';
-import { loadConfig } from '../config.ts';
+import { recordLabel } from '../records/record-steps.ts';
+import { openDatabase, openUploader } from '../pipeline/services.ts';
+import { loadConfig } from '../config/config.ts';
 import { verifyStage } from '../cutover/verify-stage.ts';
-import { verifyBatch, type VerifyReport } from '../verify.ts';
+import { verifyBatch, type VerifyReport } from '../cloudinary/verify.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
 import { resolveBatch } from './status.ts';

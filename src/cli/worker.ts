@@ -1,6 +1,6 @@
 import { once } from 'node:events';
-import { startRecordWorker } from '../record-worker.ts';
-import { openPipeline } from '../services.ts';
+import { startRecordWorker } from '../pipeline/record-worker.ts';
+import { openPipeline } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
 

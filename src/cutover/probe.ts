@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Source } from '../sources.ts';
+import type { Source } from '../config/sources.ts';
 
 /**
  * What a visitor of the site sees during a cutover: every row's image fetched in a loop, through the

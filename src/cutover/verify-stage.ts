@@ -1,13 +1,13 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { Batch, Ledger, LedgerRecord } from '../ledger.ts';
-import { readMediaFile, type MediaLimits } from '../media-file.ts';
+import type { Batch, Ledger, LedgerRecord } from '../ledger/ledger.ts';
+import { readMediaFile, type MediaLimits } from '../media/media-file.ts';
 import { Outcome } from '../outcomes.ts';
-import { scanRows } from '../producer.ts';
-import { isRemoteUrl } from '../storage-convention.ts';
-import type { Uploader } from '../uploader.ts';
-import { Problem, lookupWithPatience, type VerifyFinding, type VerifyReport } from '../verify.ts';
-import { deliveryExtension, inPlaceId } from './in-place-id.ts';
+import { scanRows } from '../db/scan-rows.ts';
+import { isRemoteUrl } from '../cloudinary/storage-convention.ts';
+import type { Uploader } from '../cloudinary/uploader.ts';
+import { Problem, lookupWithPatience, type VerifyFinding, type VerifyReport } from '../cloudinary/verify.ts';
+import { deliveryExtension, inPlaceId } from '../cloudinary/in-place-id.ts';
 
 const PAGE = 100; // the Admin API's limit per resources_by_ids call
 const HEADS_IN_FLIGHT = 8;
@@ -36,7 +36,7 @@ export async function verifyStage(
   const sources = new Map(batch.sources.map((s) => [`${s.table}.${s.column}`, s]));
   let after = 0;
   for (;;) {
-    const page = await deps.ledger.records(batch.id, { outcome: Outcome.staged, afterId: after, limit: PAGE });
+    const page = await deps.ledger.records.list(batch.id, { outcome: Outcome.staged, afterId: after, limit: PAGE });
     if (page.length === 0) break;
     after = page[page.length - 1]!.id;
     const ids = [...new Set(page.map((r) => r.publicId!).filter(Boolean))];
@@ -126,7 +126,7 @@ async function countNotCovered(db: Knex, ledger: Ledger, batch: Batch): Promise<
   let n = 0;
   for (const source of batch.sources) {
     for await (const page of scanRows(db, source, 1_000, true)) {
-      const staged = await ledger.stagedValues(batch.id, source, page.map((r) => String(r.pk)));
+      const staged = await ledger.cutover.stagedValues(batch.id, source, page.map((r) => String(r.pk)));
       for (const r of page) {
         if (r.value === undefined || r.value.trim() === '' || isRemoteUrl(r.value)) continue;
         if (staged.get(String(r.pk)) !== r.value && !(await isDecided(ledger, batch, source, String(r.pk), r.value))) n++;
@@ -138,6 +138,6 @@ async function countNotCovered(db: Knex, ledger: Ledger, batch: Batch): Promise<
 
 /** A row the batch saw with this value and could not stage (missing, not in place...) is covered too. */
 async function isDecided(ledger: Ledger, batch: Batch, source: { table: string; column: string }, pk: string, value: string): Promise<boolean> {
-  const r = await ledger.getRecord({ batchId: batch.id, table: source.table, column: source.column, pk });
+  const r = await ledger.records.get({ batchId: batch.id, table: source.table, column: source.column, pk });
   return r !== undefined && r.outcome !== Outcome.pending && r.oldValue === value;
 }

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { DashboardDeps } from '../../dashboard/deps.ts';
-import { createQueue, redisConnection } from '../../src/queue.ts';
+import { createQueue, redisConnection } from '../../src/pipeline/queue.ts';
 import { TEST_REDIS_URL, type Harness } from './harness.ts';
 
 /** What the dashboard needs, built on a test's own world: a real queue and Redis with its prefix. */

@@ -1,5 +1,5 @@
 import type { EmulatorAsset } from '../../src/emulator/server.ts';
-import { inPlaceId } from '../../src/cutover/in-place-id.ts';
+import { inPlaceId } from '../../src/cloudinary/in-place-id.ts';
 
 /**
  * django-cloudinary-storage's `deleteorphanedmedia`, its selection rule as its source has it

@@ -7,11 +7,11 @@ import { Redis } from 'ioredis';
 import knex, { type Knex } from 'knex';
 import { main } from '../../src/cli/main.ts';
 import type { CommandIO } from '../../src/cli/io.ts';
-import { loadConfig, type Config, type Env } from '../../src/config.ts';
-import { createDb } from '../../src/db.ts';
-import { createShopTables } from '../../src/django-fixture.ts';
+import { loadConfig, type Config, type Env } from '../../src/config/config.ts';
+import { createDb } from '../../src/db/connect.ts';
+import { createShopTables } from '../../src/django/fixture.ts';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/server.ts';
-import { Ledger } from '../../src/ledger.ts';
+import { Ledger } from '../../src/ledger/ledger.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 
 /**

@@ -1,2 +1,2 @@
 // The sample-image builders live in src/ because the demo uses them too.
-export * from '../../src/sample-images.ts';
+export * from '../../src/django/sample-images.ts';

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Env } from '../../src/config.ts';
+import type { Env } from '../../src/config/config.ts';
 import { assertCompiled } from './compiled.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -1,0 +1,127 @@
+import type { Logger } from 'pino';
+import { errorMessage } from '../errors.ts';
+import type { Ledger, LedgerRecord } from '../ledger/ledger.ts';
+import { Reason } from '../outcomes.ts';
+import type { Uploader } from './uploader.ts';
+
+/**
+ * django-cloudinary-storage's `deleteorphanedmedia` deletes every asset tagged MEDIA_TAG whose
+ * public_id no FileField holds verbatim. So an asset gets MEDIA_TAG only once its row holds its id:
+ * before that, the command cannot see it at any moment (a staged asset serves a row that still holds
+ * `products/shoe.jpg`; an upload waits for its row write). The ledger marks each such record
+ * `tagged = false` in the row's transaction; this tags them in calls of up to 1,000 (Upload API, no
+ * hourly limit) and marks them done. Whatever a crash leaves untagged, `sweep` finds in the ledger.
+ */
+export interface MediaTagger {
+  /** Queues the asset of a record whose row now holds its id. */
+  add(recordId: number, publicId: string, tag: string): void;
+  /** Tags everything queued so far. */
+  flush(): Promise<void>;
+  /** Tags what the ledger says still needs it (of one batch, or finished before `before`). */
+  sweep(opts?: { batchId?: number; before?: Date }): Promise<number>;
+  close(): Promise<void>;
+}
+
+interface Pending {
+  recordId: number;
+  publicId: string;
+  tag: string;
+}
+
+export interface MediaTaggerDeps {
+  ledger: Ledger;
+  uploader: Uploader;
+  logger: Logger;
+  /** How long an asset may wait for its tag when fewer than 1,000 are queued. */
+  flushMs?: number;
+}
+
+const PER_CALL = 1_000;
+/** Beyond this many queued, the rest waits for the ledger sweep instead of memory. */
+const MAX_QUEUED = 20_000;
+
+export function createMediaTagger(deps: MediaTaggerDeps): MediaTagger {
+  let queued: Pending[] = [];
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => void flush(), deps.flushMs ?? 500);
+  timer.unref();
+  const tagsOfBatch = new Map<number, Promise<string | undefined>>();
+
+  const tagGroup = async (tag: string, items: Pending[]): Promise<void> => {
+    const ids = [...new Set(items.map((p) => p.publicId))];
+    await deps.uploader.addTag(tag, ids);
+    const recordIds = items.map((p) => p.recordId);
+    await deps.ledger.tagging.markTagged(recordIds);
+    // A rollback that ran meanwhile restored the old value, which its in-place asset serves: that
+    // asset must not keep the tag (the rollback removes it too; whichever runs last wins the race).
+    const undone = (await deps.ledger.tagging.rolledBackAmong(recordIds)).filter((r) => r.reason === Reason.inPlace && r.publicId);
+    const untag: string[] = [];
+    for (const r of undone) if (!(await deps.ledger.cutover.isRewrittenTo(r.publicId!))) untag.push(r.publicId!);
+    if (untag.length > 0) await deps.uploader.removeTag(tag, untag);
+  };
+
+  const drain = async (): Promise<void> => {
+    while (queued.length > 0) {
+      const batch = queued.slice(0, PER_CALL);
+      queued = queued.slice(batch.length);
+      const byTag = new Map<string, Pending[]>();
+      for (const p of batch) byTag.set(p.tag, [...(byTag.get(p.tag) ?? []), p]);
+      for (const [tag, items] of byTag) {
+        try {
+          await tagGroup(tag, items);
+        } catch (err) {
+          // Safe to leave for later: an untagged asset is invisible to deleteorphanedmedia.
+          deps.logger.warn({ tag, assets: items.length, error: errorMessage(err) }, 'could not give assets MEDIA_TAG yet; will retry');
+          if (queued.length < MAX_QUEUED) queued.push(...items);
+          return;
+        }
+      }
+    }
+  };
+
+  const flush = (): Promise<void> => {
+    running = running.then(drain, drain);
+    return running;
+  };
+
+  const tagOf = (batchId: number) => {
+    let t = tagsOfBatch.get(batchId);
+    if (!t) {
+      t = deps.ledger.batches.get(batchId).then((b) => b?.tag);
+      tagsOfBatch.set(batchId, t);
+    }
+    return t;
+  };
+
+  return {
+    add(recordId, publicId, tag) {
+      if (queued.length >= MAX_QUEUED) return;
+      queued.push({ recordId, publicId, tag });
+      if (queued.length >= PER_CALL) void flush();
+    },
+    flush,
+    async sweep(opts = {}) {
+      await flush();
+      let done = 0;
+      let lastId = 0;
+      for (;;) {
+        const page: LedgerRecord[] = (await deps.ledger.tagging.untagged(PER_CALL, opts)).filter((r) => r.id > lastId);
+        if (page.length === 0) return done;
+        lastId = page[page.length - 1]!.id;
+        for (const r of page) {
+          const tag = await tagOf(r.batchId);
+          if (tag && r.publicId) queued.push({ recordId: r.id, publicId: r.publicId, tag });
+        }
+        const before = queued.length;
+        await flush();
+        // Whatever could not be tagged stays queued: stop rather than loop on a failing service.
+        if (queued.length > 0) return done + (before - queued.length);
+        done += before;
+      }
+    },
+    async close() {
+      clearInterval(timer);
+      await flush();
+    },
+  };
+}

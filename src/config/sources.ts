@@ -1,0 +1,71 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+
+/** One image column of one table: every non-empty value in it is a path under MEDIA_ROOT. */
+export interface Source {
+  table: string;
+  column: string;
+  pk: string;
+}
+
+/** A source checked against the live schema: what we need to write into it safely. */
+export interface CheckedSource extends Source {
+  /** The column's declared length: a value longer than this would not fit (Django: varchar(100)). */
+  maxLength: number | undefined;
+  nullable: boolean;
+}
+
+const sourceSchema = z
+  .object({
+    table: z.string().min(1),
+    column: z.string().min(1),
+    pk: z.string().min(1).default('id'),
+  })
+  .strict();
+
+// `discovered` is what `media-migrate discover` adds beside the sources it proposes: ignored here.
+const sourcesFileSchema = z.object({ sources: z.array(sourceSchema).min(1), discovered: z.unknown().optional() }).strict();
+
+/** The three models of the original shop app, each with an `image` ImageField. */
+export function defaultSources(appLabel: string): Source[] {
+  return ['productimages', 'bannerimage', 'subcategory'].map((model) => ({
+    table: `${appLabel}_${model}`,
+    column: 'image',
+    pk: 'id',
+  }));
+}
+
+export function parseSources(json: unknown, origin: string): Source[] {
+  const r = sourcesFileSchema.safeParse(json);
+  if (!r.success) {
+    throw new ConfigError(
+      r.error.issues.map((i) => `${origin}: ${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`),
+    );
+  }
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const s of r.data.sources) {
+    const key = `${s.table}.${s.column}`;
+    if (seen.has(key)) problems.push(`${origin}: ${key} is listed twice`);
+    seen.add(key);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return r.data.sources;
+}
+
+export async function loadSourcesFile(path: string): Promise<Source[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new ConfigError([`--sources ${path}: cannot read the file`]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError([`--sources ${path}: not valid JSON (${(err as Error).message})`]);
+  }
+  return parseSources(json, `--sources ${path}`);
+}

@@ -1,0 +1,72 @@
+/** The typed settings every module receives: parsed and checked once by config.ts, never read from the environment again. */
+
+export type DatabaseClient = 'pg' | 'mysql2' | 'better-sqlite3';
+
+export interface DatabaseConfig {
+  url: string;
+  client: DatabaseClient;
+  /** PostgreSQL schema holding the app's tables and our ledger (search_path). */
+  schema: string | undefined;
+  poolMax: number;
+}
+
+export interface RedisConfig {
+  url: string;
+  /** BullMQ key prefix: lets several tools (or tests) share one Redis without seeing each other. */
+  prefix: string;
+  /** Jobs Redis holds at once (QUEUE_WINDOW); the ledger holds the rest of the batch. */
+  window: number;
+}
+
+export interface CloudinaryConfig {
+  cloudName: string;
+  apiKey: string;
+  apiSecret: string;
+  /** API origin, `https://api.cloudinary.com` unless CLOUDINARY_URL says `upload_prefix=`. */
+  uploadPrefix: string;
+}
+
+export interface UploadConfig {
+  timeoutMs: number;
+  maxFileBytes: number;
+  /** Files above this go through the SDK's chunked `upload_large` instead of one request. */
+  chunkedAboveBytes: number;
+  /** Chunk size for chunked uploads (Cloudinary wants at least 5 MB per chunk but the last). */
+  chunkBytes: number;
+  attempts: number;
+  backoffMs: number;
+  rateLimitPauseMs: number;
+  /** How long a worker's claim on a job lasts without renewal; a killed worker's jobs return after it. */
+  lockDurationMs: number;
+  /** How often workers look for jobs whose worker died (BullMQ's stalled-job check). */
+  stalledIntervalMs: number;
+}
+
+export interface StorageConfig {
+  /** django-cloudinary-storage's PREFIX: MEDIA_URL without its leading slash, `media/` by default. */
+  prefix: string;
+  /** django-cloudinary-storage's MEDIA_TAG: `deleteorphanedmedia` only looks at assets with it. */
+  tag: string;
+  /** The Django app label under which the default models live (`shop` gives `shop_productimages`). */
+  appLabel: string;
+}
+
+export interface Sections {
+  database: DatabaseConfig;
+  redis: RedisConfig;
+  mediaRoot: string;
+  cloudinary: CloudinaryConfig;
+}
+export type Section = keyof Sections;
+
+export interface CommonConfig {
+  storage: StorageConfig;
+  upload: UploadConfig;
+  logLevel: string;
+  /** Every secret value we know of, so output can be scrubbed of them wherever it goes. */
+  secrets: string[];
+}
+
+export type Config<S extends Section = Section> = CommonConfig & Pick<Sections, S>;
+
+export type Env = Record<string, string | undefined>;

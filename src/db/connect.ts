@@ -1,0 +1,141 @@
+import knex, { type Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { DatabaseConfig } from '../config/config.ts';
+
+export type { Knex };
+
+/**
+ * Opens the app's database through knex. The client follows the DATABASE_URL scheme; on PostgreSQL
+ * an optional schema becomes the search_path, so our ledger sits beside the app's tables.
+ */
+export function createDb(cfg: DatabaseConfig, logger?: Logger): Knex {
+  // knex prints its warnings (a failed connection attempt, say) to the console; they belong in our log.
+  const log = {
+    warn: (m: unknown) => logger?.debug({ knex: String(m) }, 'knex warning'),
+    error: (m: unknown) => logger?.debug({ knex: String(m) }, 'knex error'),
+    deprecate: () => {},
+    debug: () => {},
+  };
+  if (cfg.client === 'pg') {
+    return knex({
+      log,
+      client: 'pg',
+      connection: cfg.url,
+      ...(cfg.schema ? { searchPath: [cfg.schema] } : {}),
+      pool: { min: 0, max: cfg.poolMax },
+      // Fail a query within seconds when the server is gone, so the job can wait and retry
+      // instead of sitting on a connection that will never come.
+      acquireConnectionTimeout: 10_000,
+    });
+  }
+  if (cfg.client === 'mysql2') {
+    const u = new URL(cfg.url);
+    return knex({
+      log,
+      client: 'mysql2',
+      connection: {
+        host: u.hostname,
+        port: Number(u.port || 3306),
+        user: decodeURIComponent(u.username),
+        password: decodeURIComponent(u.password),
+        database: decodeURIComponent(u.pathname.replace(/^\//, '')),
+        charset: 'utf8mb4',
+        // Keys of bigint tables come back as exact strings, dates as UTC.
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+        timezone: 'Z',
+      },
+      pool: { min: 0, max: cfg.poolMax },
+      acquireConnectionTimeout: 10_000,
+    });
+  }
+  return knex({
+    log,
+    client: 'better-sqlite3',
+    connection: { filename: sqliteFilename(cfg.url), options: { timeout: 10_000 } } as Knex.BetterSqlite3ConnectionConfig,
+    useNullAsDefault: true,
+    // One connection: SQLite has one writer anyway, and transactions must not interleave on it.
+    // WAL lets other processes (more workers, `status`) read while one writes.
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        try {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('busy_timeout = 10000');
+          done(null, conn);
+        } catch (err) {
+          done(err as Error, conn);
+        }
+      },
+    },
+    acquireConnectionTimeout: 120_000,
+  });
+}
+
+/** `sqlite:///abs/app.db`, `sqlite://relative.db`, `sqlite::memory:` or `file:app.db`. */
+export function sqliteFilename(url: string): string {
+  return url.replace(/^(sqlite|file):(\/\/)?/, '') || ':memory:';
+}
+
+/**
+ * `column = value`, compared byte for byte. MySQL's default collations ignore case and trailing
+ * spaces: a row the app changed from `A.png` to `a.png` must count as changed, not as ours.
+ */
+export function whereExactly(db: Knex, q: Knex.QueryBuilder, column: string, value: string): Knex.QueryBuilder {
+  if (dialectOf(db) === 'mysql') return q.whereRaw('BINARY ?? = ?', [column, value]);
+  return q.where(column, value);
+}
+
+/**
+ * SQLite begins transactions deferred: one that reads and then writes fails at once (SQLITE_BUSY,
+ * no busy-wait) if another process wrote in between. Writing first, a no-op update of the row we are
+ * about to work on, takes the write lock up front, so the transaction waits its turn instead.
+ */
+export async function claimSqliteWriteLock(trx: Knex.Transaction, table: string, where: Record<string, unknown>): Promise<void> {
+  await trx(table).where(where).update({ id: trx.raw('id') });
+}
+
+export function dialectOf(db: Knex): 'pg' | 'mysql' | 'sqlite' {
+  const client = String(db.client.config.client);
+  if (client === 'pg' || client === 'postgres' || client === 'postgresql') return 'pg';
+  if (client.startsWith('mysql')) return 'mysql';
+  return 'sqlite';
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+]);
+
+/**
+ * True when the error says the database could not be reached, rather than that the query was wrong.
+ * Such errors make a job wait for the database instead of spending its attempts.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const e = err as { code?: unknown; name?: unknown; message?: unknown };
+  if (typeof e.code === 'string' && CONNECTION_CODES.has(e.code)) return true;
+  if (e.name === 'KnexTimeoutError') return true;
+  const msg = typeof e.message === 'string' ? e.message : '';
+  return /Connection terminated|connect ECONNREFUSED|terminating connection|Connection lost|server closed the connection|the database system is (starting up|shutting down)/i.test(
+    msg,
+  );
+}
+
+/** Opens a connection once, so a wrong DATABASE_URL ends the command at start with one line. */
+export async function checkDatabase(db: Knex): Promise<void> {
+  await db.raw('select 1');
+}

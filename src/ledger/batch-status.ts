@@ -1,0 +1,48 @@
+import type { Batch, BatchKind, Ledger, SourceCounts } from './ledger.ts';
+import { sumCounts, type Counts } from '../outcomes.ts';
+import { describeScope, isScoped, type BatchScope } from '../config/scope.ts';
+
+export type BatchState = 'enqueuing' | 'running' | 'halted' | 'finished' | 'rolled_back';
+
+/** What `status --json` prints and what the dashboard's API answers: one shape, one builder. */
+export interface BatchStatus extends Counts {
+  batch: number;
+  kind: BatchKind;
+  /** For a migrate batch: the stage batch whose assets it writes into rows (null when none). */
+  stageBatch: number | null;
+  /** What part of the library the batch covers (null: all of it), and in words. */
+  scope: BatchScope | null;
+  scopeText: string;
+  state: BatchState;
+  dryRun: boolean;
+  store: string;
+  createdAt: string;
+  haltedReason: string | null;
+  sources: SourceCounts[];
+}
+
+export function batchState(batch: Batch, counts: Counts): BatchState {
+  if (batch.rolledBackAt) return 'rolled_back';
+  if (batch.haltedReason) return 'halted';
+  if (!batch.enqueuedAt) return 'enqueuing';
+  return counts.pending > 0 ? 'running' : 'finished';
+}
+
+export async function batchStatus(ledger: Ledger, batch: Batch): Promise<BatchStatus> {
+  const sources = await ledger.counts.bySource(batch.id);
+  const counts = sumCounts(sources);
+  return {
+    batch: batch.id,
+    kind: batch.kind,
+    stageBatch: batch.stageBatchId ?? null,
+    scope: isScoped(batch.scope) ? batch.scope : null,
+    scopeText: describeScope(batch.scope),
+    ...counts,
+    state: batchState(batch, counts),
+    dryRun: batch.dryRun,
+    store: batch.store,
+    createdAt: batch.createdAt.toISOString(),
+    haltedReason: batch.haltedReason ?? null,
+    sources,
+  };
+}

@@ -1,0 +1,43 @@
+import type { Knex } from 'knex';
+import { Batches } from './batches.ts';
+import { LedgerCounts } from './counts.ts';
+import { CutoverRecords } from './cutover.ts';
+import { migrateLedger } from './migrations.ts';
+import { PendingSeeks } from './pending.ts';
+import { Records } from './records.ts';
+import { Reopening } from './reopen.ts';
+import { TaggingState } from './tagging.ts';
+
+export * from './types.ts';
+
+/**
+ * The durable record of a migration, in the app's own database: one row per batch, one row per
+ * (batch, table, column, pk). Every count anyone sees comes from here, so it survives losing Redis,
+ * and every change to an app row is written in the same transaction as its ledger row.
+ *
+ * One handle for the callers that pass "the ledger" around; each concern is its own module, so a
+ * reader follows a record through `records`, the window through `pending`, the cutover through `cutover`.
+ */
+export class Ledger {
+  readonly pending: PendingSeeks;
+  readonly batches: Batches;
+  readonly records: Records;
+  readonly cutover: CutoverRecords;
+  readonly tagging: TaggingState;
+  readonly counts: LedgerCounts;
+  readonly reopen: Reopening;
+
+  constructor(readonly db: Knex) {
+    this.pending = new PendingSeeks(db);
+    this.batches = new Batches(db, this.pending);
+    this.records = new Records(db);
+    this.cutover = new CutoverRecords(db);
+    this.tagging = new TaggingState(db);
+    this.counts = new LedgerCounts(db);
+    this.reopen = new Reopening(db);
+  }
+
+  migrate(): Promise<void> {
+    return migrateLedger(this.db);
+  }
+}

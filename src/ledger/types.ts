@@ -1,0 +1,114 @@
+import type { CheckedSource } from '../config/sources.ts';
+import type { BatchScope } from '../config/scope.ts';
+import type { Counts, FinalOutcome, Outcome, Reason } from '../outcomes.ts';
+
+/** What a batch writes into each row: the asset's public_id (as the storage class does) or its full URL. */
+export type StoreMode = 'public_id' | 'url';
+export const STORE_MODES: readonly StoreMode[] = ['public_id', 'url'];
+
+/** A few of a batch's files as MEDIA_ROOT held them when it was enqueued: enough to tell a machine without the media. */
+export interface MediaFingerprint {
+  files: { path: string; size: number }[];
+}
+
+/**
+ * The durable record of a migration, in the app's own database: one row per batch, one row per
+ * (batch, table, column, pk). Every count anyone sees comes from here, so it survives losing Redis,
+ * and every change to an app row is written in the same transaction as its ledger row.
+ */
+
+/**
+ * `migrate` batches upload and rewrite rows; `stage` batches place each file at its in-place id and
+ * write no app row, so the storage class serves the old values the moment it is switched on.
+ */
+export type BatchKind = 'migrate' | 'stage';
+export const BATCH_KINDS: readonly BatchKind[] = ['migrate', 'stage'];
+
+export interface BatchSpec {
+  kind: BatchKind;
+  sources: CheckedSource[];
+  /** What part of the library the batch covers; empty for all of it. */
+  scope?: BatchScope | undefined;
+  store: StoreMode;
+  dryRun: boolean;
+  prefix: string;
+  tag: string;
+  /**
+   * A scoped stage batch: every source configured (not only those `--only` kept), looked through for
+   * values outside the scope that claim one of the batch's in-place ids.
+   */
+  claimSources?: CheckedSource[] | undefined;
+}
+
+/** A value that claims an in-place id: a record of the batch, or a row outside a scoped batch's scope (no id). */
+export interface InPlaceClaim extends Pick<LedgerRecord, 'table' | 'column' | 'pk' | 'oldValue'> {
+  id: number | undefined;
+}
+
+export interface Batch extends BatchSpec {
+  id: number;
+  scope: BatchScope;
+  /** A few of the batch's files as MEDIA_ROOT held them at enqueue time (relative path and size). */
+  fingerprint: MediaFingerprint | undefined;
+  /** For a migrate batch: the stage batch whose placed assets it writes into rows instead of uploading. */
+  stageBatchId: number | undefined;
+  createdAt: Date;
+  enqueuedAt: Date | undefined;
+  rolledBackAt: Date | undefined;
+  haltedReason: string | undefined;
+}
+
+export interface RecordRef {
+  batchId: number;
+  table: string;
+  column: string;
+  pk: string;
+}
+
+export interface LedgerRecord extends RecordRef {
+  id: number;
+  outcome: Outcome;
+  reason: Reason | undefined;
+  detail: string | undefined;
+  oldValue: string | undefined;
+  newValue: string | undefined;
+  publicId: string | undefined;
+  etag: string | undefined;
+  bytes: number | undefined;
+  attempts: number;
+  priority: number;
+  /** False while the asset still waits for MEDIA_TAG (given only once the row holds its id). */
+  tagged: boolean | undefined;
+  updatedAt: Date;
+  finishedAt: Date | undefined;
+  rolledBackAt: Date | undefined;
+}
+
+export interface Finish {
+  outcome: FinalOutcome;
+  reason: Reason;
+  detail?: string | undefined;
+  oldValue?: string | undefined;
+  newValue?: string | null | undefined;
+  publicId?: string | undefined;
+  etag?: string | undefined;
+  bytes?: number | undefined;
+  reused?: boolean | undefined;
+  uploadMs?: number | undefined;
+  /** false: the asset still needs MEDIA_TAG; null: it never gets it. */
+  tagged?: boolean | null | undefined;
+}
+
+export interface SourceCounts extends Counts {
+  table: string;
+  column: string;
+}
+
+/** Upload times of one batch in histogram form: cumulative counts at each bound, plus count and sum. */
+export interface LatencyBuckets {
+  /** `cumulative[i]` = records whose upload took at most `boundsMs[i]`. */
+  cumulative: number[];
+  count: number;
+  sumMs: number;
+}
+

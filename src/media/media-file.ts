@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { open, realpath } from 'node:fs/promises';
+import { isAbsolute, join, sep } from 'node:path';
+import { PermanentError } from '../errors.ts';
+import { Reason } from '../outcomes.ts';
+
+/** A file under MEDIA_ROOT that passed every check and may be uploaded. */
+export interface MediaFile {
+  /** The column's value, with Windows separators normalised (what Django calls the file's name). */
+  name: string;
+  /** Real path on disk, inside MEDIA_ROOT. */
+  path: string;
+  size: number;
+  md5: string;
+  /** Format by magic bytes, in Cloudinary's spelling (jpg, png, gif, webp...). */
+  format: string;
+  /** The bytes, when small enough to keep: then exactly what was hashed is what gets uploaded. */
+  data: Buffer | undefined;
+}
+
+export interface MediaLimits {
+  maxFileBytes: number;
+  /** Above this the bytes are not kept in memory; the upload streams the file from disk. */
+  keepInMemoryUpToBytes: number;
+}
+
+/** Django stores names relative to MEDIA_ROOT with forward slashes; old Windows rows may not. */
+export function normaliseName(value: string): string {
+  return value.replace(/\\/g, '/');
+}
+
+/**
+ * Turns a column value into a path that is certainly inside MEDIA_ROOT, or refuses it. Lexical checks
+ * first (no absolute paths, no `..` at all, no NUL), then the real path, which catches symlinks.
+ * Returns undefined when nothing exists there.
+ */
+export async function resolveInside(mediaRoot: string, value: string): Promise<string | undefined> {
+  const name = normaliseName(value);
+  if (name.includes('\0')) throw new PermanentError(Reason.unsafePath, 'path contains a NUL byte');
+  if (isAbsolute(name) || /^[A-Za-z]:\//.test(name)) {
+    throw new PermanentError(Reason.unsafePath, `path "${name}" is absolute; only paths under MEDIA_ROOT are read`);
+  }
+  if (name.split('/').includes('..')) {
+    throw new PermanentError(Reason.unsafePath, `path "${name}" contains ".."; only paths under MEDIA_ROOT are read`);
+  }
+  let real: string;
+  try {
+    real = await realpath(join(mediaRoot, name));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (code === 'ELOOP') throw new PermanentError(Reason.unsafePath, `path "${name}" is a symlink loop`);
+    throw err;
+  }
+  if (!real.startsWith(mediaRoot + sep)) {
+    throw new PermanentError(Reason.unsafePath, `path "${name}" resolves outside MEDIA_ROOT (symlink)`);
+  }
+  return real;
+}
+
+/** Image formats Cloudinary accepts as `image`, recognised by their first bytes, not their name. */
+export function detectImageFormat(head: Buffer): string | undefined {
+  const b = head;
+  const at = (i: number, ...bytes: number[]) => bytes.every((x, k) => b[i + k] === x);
+  const ascii = (i: number, s: string) => b.subarray(i, i + s.length).toString('latin1') === s;
+  if (at(0, 0xff, 0xd8, 0xff)) return 'jpg';
+  if (at(0, 0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'png';
+  if (ascii(0, 'GIF87a') || ascii(0, 'GIF89a')) return 'gif';
+  if (ascii(0, 'RIFF') && ascii(8, 'WEBP')) return 'webp';
+  if (ascii(0, 'BM') && b.length >= 26) return 'bmp';
+  if (at(0, 0x49, 0x49, 0x2a, 0x00) || at(0, 0x4d, 0x4d, 0x00, 0x2a)) return 'tiff';
+  if (at(0, 0x00, 0x00, 0x01, 0x00)) return 'ico';
+  if (ascii(4, 'ftyp')) {
+    const brand = b.subarray(8, 12).toString('latin1');
+    if (brand === 'avif' || brand === 'avis') return 'avif';
+    if (['heic', 'heix', 'mif1', 'msf1'].includes(brand)) return 'heic';
+  }
+  const text = b.subarray(0, 1024).toString('utf8').trimStart();
+  if (/^(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*(<!DOCTYPE svg[^>]*>\s*)?<svg[\s>]/i.test(text)) return 'svg';
+  return undefined;
+}
+
+/**
+ * Opens the file once (through its real path, so a symlink swapped in afterwards cannot redirect us),
+ * checks size and magic bytes, and hashes it. Returns undefined when the file is not there.
+ */
+export async function readMediaFile(mediaRoot: string, value: string, limits: MediaLimits): Promise<MediaFile | undefined> {
+  const path = await resolveInside(mediaRoot, value);
+  if (path === undefined) return undefined;
+  const name = normaliseName(value);
+  const fh = await open(path, 'r');
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new PermanentError(Reason.notAnImage, `"${name}" is not a regular file`);
+    if (st.size === 0) throw new PermanentError(Reason.emptyFile, `"${name}" is empty (0 bytes)`);
+    if (st.size > limits.maxFileBytes) {
+      throw new PermanentError(
+        Reason.tooLarge,
+        `"${name}" is ${st.size} bytes, over the ${limits.maxFileBytes}-byte limit (MAX_FILE_BYTES)`,
+      );
+    }
+    const keep = st.size <= limits.keepInMemoryUpToBytes;
+    const hash = createHash('md5');
+    let head: Buffer;
+    let data: Buffer | undefined;
+    if (keep) {
+      data = await fh.readFile();
+      hash.update(data);
+      head = data.subarray(0, 1024);
+    } else {
+      const buf = Buffer.allocUnsafe(1024 * 1024);
+      let pos = 0;
+      head = Buffer.alloc(0);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+        if (bytesRead === 0) break;
+        if (pos === 0) head = Buffer.from(buf.subarray(0, Math.min(bytesRead, 1024)));
+        hash.update(buf.subarray(0, bytesRead));
+        pos += bytesRead;
+      }
+    }
+    const format = detectImageFormat(head);
+    if (!format) throw new PermanentError(Reason.notAnImage, `"${name}" is not an image (unrecognised content)`);
+    const size = data ? data.length : st.size;
+    return { name, path, size, md5: hash.digest('hex'), format, data };
+  } finally {
+    await fh.close();
+  }
+}

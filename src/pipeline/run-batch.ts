@@ -1,0 +1,140 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { RedisConfig, UploadConfig } from '../config/config.ts';
+import type { Batch, BatchSpec, Ledger } from '../ledger/ledger.ts';
+import type { Counts } from '../outcomes.ts';
+import { enqueueBatch } from './producer.ts';
+import type { RecordQueue } from './queue.ts';
+import { startRecordWorker } from './record-worker.ts';
+import type { Uploader } from '../cloudinary/uploader.ts';
+import { isConnectionError } from '../db/connect.ts';
+import { errorMessage } from '../errors.ts';
+
+/** How often the loop looks whether any record is still pending. */
+const END_CHECK_MS = 50;
+
+const isRedisUnavailable = (err: unknown) =>
+  /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|MaxRetriesPerRequest/i.test(errorMessage(err));
+
+export interface RunBatchDeps {
+  db: Knex;
+  ledger: Ledger;
+  queue: RecordQueue;
+  connection: Redis;
+  uploader: Uploader;
+  logger: Logger;
+  redis: RedisConfig;
+  upload: UploadConfig;
+  mediaRoot: string;
+  cloudName: string;
+}
+
+export interface RunBatchOptions {
+  concurrency: number;
+  batchId?: number | undefined;
+  /** Called with fresh counts about once a second. */
+  onProgress?: (counts: Counts, batch: Batch) => void;
+  /** Aborting stops taking new jobs, lets the ones in flight finish (bounded), and returns. */
+  signal?: AbortSignal | undefined;
+  /** How often the figures are counted for onProgress (a count reads every record of the batch). */
+  pollMs?: number;
+  /** After this long with records pending and no job for them in Redis, they are handed over again. */
+  healAfterMs?: number;
+  /** How long in-flight jobs may take to finish once aborted. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface RunBatchResult {
+  batch: Batch;
+  counts: Counts;
+  resumed: boolean;
+  halted: string | undefined;
+  interrupted: boolean;
+  /** Why this machine would not (or could no longer) take the batch's jobs: it cannot see the media. */
+  refused?: string | undefined;
+}
+
+/**
+ * The whole migration on one machine: enqueue (or resume) the batch, work it with in-process workers
+ * until the ledger has no pending record, and report. Redis holds a window of the batch, refilled from
+ * the ledger as jobs finish; if Redis loses it (a flush, a restart without persistence), the next
+ * refill hands the pending records over again.
+ */
+export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBatchOptions): Promise<RunBatchResult> {
+  const { ledger, queue, logger } = deps;
+  const pollMs = opts.pollMs ?? 1_000;
+  const healAfterMs = opts.healAfterMs ?? 10_000;
+
+  const window = { size: deps.redis.window, inFlightMs: deps.upload.lockDurationMs };
+  const enq = await enqueueBatch({ db: deps.db, ledger, queue, redis: deps.connection, logger, window, mediaRoot: deps.mediaRoot }, spec, {
+    batchId: opts.batchId,
+  });
+  const batch = enq.batch;
+  // A previous run may have halted the batch (refused credentials) and paused the queue; the
+  // credentials were checked again before we got here, so carry on.
+  if (batch.haltedReason) await ledger.batches.clearHalt(batch.id);
+  if (await queue.isPaused()) await queue.resume();
+
+  // Its refiller keeps Redis's window of the batch full, and hands over again what Redis lost.
+  const worker = startRecordWorker({ ...deps, concurrency: opts.concurrency, healAfterMs });
+  // A batch enqueued on a machine with the media, run here without it: say so and stop.
+  const refused = await worker.guard.refusal(batch);
+  if (refused) {
+    await closeWithin(worker.close(), opts.shutdownTimeoutMs ?? 30_000, logger);
+    return { batch, counts: await ledger.counts.total(batch.id), resumed: enq.resumed, halted: undefined, interrupted: false, refused };
+  }
+  let interrupted = false;
+  let counts = await ledger.counts.total(batch.id);
+  let countedAt = 0;
+  let countMs = 0;
+  try {
+    for (;;) {
+      if (opts.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      try {
+        // The end is noticed within a few tens of milliseconds (a seek); the figures, a read of every
+        // record of the batch, are counted every second, or every ten times what a count takes (a
+        // million records): the database's time goes to the workers.
+        if (Date.now() - countedAt >= Math.max(pollMs, 10 * countMs)) {
+          const started = Date.now();
+          counts = await ledger.counts.total(batch.id);
+          countedAt = Date.now();
+          countMs = countedAt - started;
+          opts.onProgress?.(counts, batch);
+        }
+        if (!(await ledger.pending.has(batch.id))) {
+          // Whatever a worker elsewhere left without MEDIA_TAG (it died after writing its row).
+          await worker.tagger.sweep({ batchId: batch.id });
+          break;
+        }
+        if (worker.halted() || worker.guard.paused()) break;
+      } catch (err) {
+        // The database or Redis is away for a while: the workers wait for it, and so do we.
+        if (!isConnectionError(err) && !isRedisUnavailable(err)) throw err;
+        logger.warn({ error: errorMessage(err) }, 'cannot read progress; waiting for the service to return');
+      }
+      await sleep(END_CHECK_MS, undefined, { signal: opts.signal }).catch(() => {});
+    }
+  } finally {
+    await closeWithin(worker.close(), opts.shutdownTimeoutMs ?? 30_000, logger);
+  }
+  counts = await ledger.counts.total(batch.id);
+  opts.onProgress?.(counts, batch);
+  return { batch: (await ledger.batches.get(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted, refused: worker.guard.paused() };
+}
+
+async function closeWithin(closing: Promise<void>, ms: number, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+    timer.unref();
+  });
+  const r = await Promise.race([closing.then(() => 'closed' as const), timeout]);
+  clearTimeout(timer);
+  // The jobs still running are not lost: their locks expire and another run picks them up.
+  if (r === 'timeout') logger.warn({ timeoutMs: ms }, 'jobs still in flight at shutdown; they will be picked up again');
+}

@@ -1,0 +1,130 @@
+import type { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { CloudinaryConfig, Config, DatabaseConfig, RedisConfig, UploadConfig } from '../config/config.ts';
+import type { RunBatchDeps } from './run-batch.ts';
+import { checkDatabase, createDb } from '../db/connect.ts';
+import { CredentialsError, ExitError, errorMessage } from '../errors.ts';
+import { Ledger } from '../ledger/ledger.ts';
+import type { RecordQueue } from './queue.ts';
+import type { Resources } from '../resources.ts';
+import type { Uploader } from '../cloudinary/uploader.ts';
+
+/**
+ * Opening each real service, with the one-line error that names the setting when it cannot be
+ * reached. Commands call these; tests build the same services with their own settings.
+ *
+ * The queue and the uploader modules are imported when first opened: they load bullmq and cloudinary
+ * (~0.4 s together), which the commands that only read the ledger (`status`, `report`) never use.
+ */
+
+function reasonOf(err: unknown): string {
+  const e = err as { code?: string; errors?: { code?: string }[] };
+  return e.code ?? e.errors?.[0]?.code ?? errorMessage(err).split('\n')[0] ?? 'unknown error';
+}
+
+export async function openDatabase(
+  cfg: DatabaseConfig,
+  res: Resources,
+  logger?: Logger,
+): Promise<{ db: Knex; ledger: Ledger }> {
+  const db = createDb(cfg, logger);
+  res.defer('database', () => db.destroy());
+  try {
+    await checkDatabase(db);
+  } catch (err) {
+    throw new ExitError(2, `DATABASE_URL: cannot connect to the database (${reasonOf(err)})`);
+  }
+  if (cfg.client === 'pg' && cfg.schema) {
+    // Else the first statement fails with PostgreSQL's "no schema has been selected to create in".
+    const r = (await db.raw('select 1 from pg_namespace where nspname = ?', [cfg.schema])) as { rows: unknown[] };
+    if (r.rows.length === 0) throw new ExitError(2, `DATABASE_SCHEMA=${cfg.schema}: no such schema in the database DATABASE_URL names`);
+  }
+  const ledger = new Ledger(db);
+  await ledger.migrate();
+  return { db, ledger };
+}
+
+export async function openQueue(
+  cfg: RedisConfig,
+  upload: UploadConfig,
+  res: Resources,
+  logger?: Logger,
+): Promise<{ connection: Redis; queue: RecordQueue }> {
+  const { checkRedis, createQueue, evictionWarning, redisConnection } = await import('./queue.ts');
+  try {
+    await checkRedis(cfg);
+  } catch (err) {
+    const u = new URL(cfg.url);
+    throw new ExitError(2, `REDIS_URL: cannot connect to Redis at ${u.hostname}:${u.port || 6379} (${reasonOf(err)})`);
+  }
+  const connection = redisConnection(cfg);
+  connection.on('error', () => {}); // ioredis reconnects by itself; the worker logs what matters
+  res.defer('redis', () => connection.quit());
+  const queue = createQueue(cfg, connection, upload);
+  res.defer('queue', () => queue.close());
+  const warning = await evictionWarning(connection);
+  if (warning) logger?.warn({ setting: 'maxmemory-policy' }, warning);
+  return { connection, queue };
+}
+
+export async function openUploader(
+  cfg: CloudinaryConfig,
+  upload: UploadConfig,
+  res: Resources,
+  opts: { checkCredentials: boolean },
+): Promise<Uploader> {
+  const { createCloudinaryUploader } = await import('../cloudinary/uploader.ts');
+  const uploader = createCloudinaryUploader(cfg, upload);
+  res.defer('uploader', () => uploader.close());
+  if (opts.checkCredentials) {
+    try {
+      await uploader.checkCredentials();
+    } catch (err) {
+      if (err instanceof CredentialsError) throw new ExitError(2, err.message);
+      throw new ExitError(2, `CLOUDINARY_URL: cannot reach Cloudinary at ${cfg.uploadPrefix} (${errorMessage(err)})`);
+    }
+  }
+  return uploader;
+}
+
+/**
+ * Awaits every promise, then throws the first failure in the order given (the message a user gets
+ * does not depend on which service answered first), or returns every value. Unlike Promise.all, no
+ * opening is left running after the command has given up and closed what it had.
+ */
+export async function settleAll<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+/**
+ * Everything a worker needs, opened side by side (database, Redis, Cloudinary with a credentials check),
+ * for `migrate` and `worker` alike. A caller that already opened the database passes it in.
+ */
+export async function openPipeline(
+  config: Config<'database' | 'redis' | 'mediaRoot' | 'cloudinary'>,
+  res: Resources,
+  logger: Logger,
+  database?: { db: Knex; ledger: Ledger },
+): Promise<RunBatchDeps> {
+  // Side by side: the credentials check alone waits for a round trip to Cloudinary.
+  const [{ db, ledger }, { connection, queue }, uploader] = await settleAll([
+    database ? Promise.resolve(database) : openDatabase(config.database, res, logger),
+    openQueue(config.redis, config.upload, res, logger),
+    openUploader(config.cloudinary, config.upload, res, { checkCredentials: true }),
+  ] as const);
+  return {
+    db,
+    ledger,
+    queue,
+    connection,
+    uploader,
+    logger,
+    redis: config.redis,
+    upload: config.upload,
+    mediaRoot: config.mediaRoot,
+    cloudName: config.cloudinary.cloudName,
+  };
+}
