@@ -13,6 +13,7 @@ import {
   type EmulatorOptions,
 } from '../src/emulator/server.ts';
 import { gifBytes, jpegHeaderBytes, largePngBytes, pngBytes } from './helpers/images.ts';
+import { ebmlHeader, id3Header, isoMedia, mp4Bytes, oggPage, padded, pdfBytes, riff } from './helpers/media-headers.ts';
 
 /**
  * The emulator's faithfulness to Cloudinary, one piece: each describe is one API (upload, chunks,
@@ -600,6 +601,10 @@ describe('delivery as Cloudinary resolves <public_id>.<ext>', () => {
     expect(Buffer.from(await res.arrayBuffer()).equals(dotted)).toBe(true);
     // The extension is not part of the public_id: an asset named with it is another asset.
     expect((await fetch(`${base}/v1/media/products/anim.gif.gif`)).status).toBe(404);
+    // So an id that keeps its extension is reached only with a second one.
+    await uploadBuffer(emu, pngBytes(4, 4, 6), { public_id: 'media/products/shoe.png' });
+    expect((await fetch(`${base}/v1/media/products/shoe.png`, { method: 'HEAD' })).status).toBe(404);
+    expect((await fetch(`${base}/v1/media/products/shoe.png.png`, { method: 'HEAD' })).status).toBe(200);
   });
 });
 
@@ -621,6 +626,207 @@ describe('tags (Upload API)', () => {
     const tooMany = Array.from({ length: 1_001 }, (_, i) => `x${i}`);
     await expect(cloudinary.uploader.add_tag('media', tooMany, opts(emu) as never)).rejects.toMatchObject({ http_code: 400 });
     await expect(cloudinary.uploader.add_tag('media', ['media/a'], { ...opts(emu), api_secret: 'wrong-secret' } as never)).rejects.toMatchObject({ http_code: 401 });
+  });
+});
+
+describe('raw assets', () => {
+  it('keeps the extension in the public_id, answers no format or size, and delivers at the id as it is', async () => {
+    const emu = await emulator();
+    const bytes = pdfBytes(3);
+    const file = await tempFile('guide.pdf', bytes);
+    const id = 'media/manuals/guide_x1y2z3.pdf';
+    const r = await cloudinary.uploader.upload(file, opts(emu, { resource_type: 'raw', public_id: id, overwrite: false, tags: 'media' }));
+
+    expect(r).toMatchObject({ public_id: id, resource_type: 'raw', type: 'upload', bytes: bytes.length, etag: md5(bytes), tags: ['media'], existing: false });
+    expect(r).not.toHaveProperty('format');
+    expect(r).not.toHaveProperty('width');
+    expect(r).not.toHaveProperty('height');
+    expect(r.secure_url).toBe(`${emu.url}/demo/raw/upload/v${r.version}/${id}`);
+    expect(emu.assetsOf('raw').get(id)?.data.equals(bytes)).toBe(true);
+    expect(emu.assets.has(id)).toBe(false);
+
+    // How the storage classes build the URL: the SDK adds v1 for an id with a folder.
+    const sdkUrl = cloudinary.url(id, { ...deliveryUrlOptions(emu), resource_type: 'raw' });
+    expect(sdkUrl).toBe(`${emu.url}/demo/raw/upload/v1/${id}`);
+    for (const url of [r.secure_url, sdkUrl]) {
+      const res = await fetch(url);
+      expect(res.status, url).toBe(200);
+      expect(res.headers.get('etag')).toBe(`"${md5(bytes)}"`);
+      expect(res.headers.get('content-type')).toBe('application/pdf');
+      expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+    }
+    // Nothing is stripped or appended for raw: without the extension it is another (absent) asset.
+    expect((await fetch(`${emu.url}/demo/raw/upload/v1/media/manuals/guide_x1y2z3`, { method: 'HEAD' })).status).toBe(404);
+    expect((await fetch(`${emu.url}/demo/raw/upload/v1/${id}.pdf`, { method: 'HEAD' })).status).toBe(404);
+    expect((await fetch(`${emu.url}/demo/image/upload/v1/${id}`, { method: 'HEAD' })).status).toBe(404);
+
+    const again = await cloudinary.uploader.upload(file, opts(emu, { resource_type: 'raw', public_id: id, overwrite: false }));
+    expect(again).toMatchObject({ existing: true, version: r.version, etag: r.etag });
+  });
+
+  it('takes any non-empty bytes, an image included, and stays raw', async () => {
+    const emu = await emulator();
+    const png = pngBytes(3, 3, 4);
+    const r = await uploadBuffer(emu, png, { resource_type: 'raw', public_id: 'media/files/pic.png' });
+    expect(r).toMatchObject({ resource_type: 'raw', public_id: 'media/files/pic.png' });
+    expect(r).not.toHaveProperty('width');
+    const text = await uploadBuffer(emu, Buffer.from('a,b\n1,2\n'), { resource_type: 'raw', public_id: 'media/files/t.csv' });
+    expect(text.resource_type).toBe('raw');
+    expect(emu.assets.size).toBe(0);
+    expect((await fetch(r.secure_url)).headers.get('content-type')).toBe('image/png');
+    expect(await failure(uploadBuffer(emu, Buffer.alloc(0), { resource_type: 'raw' }))).toMatchObject({ http_code: 400, message: 'Empty file' });
+  });
+});
+
+describe('video assets', () => {
+  it('stores a video without extension in its id, with the format its content says', async () => {
+    const emu = await emulator();
+    const bytes = mp4Bytes(4096, 5);
+    const file = await tempFile('intro.mp4', bytes);
+    const r = await cloudinary.uploader.upload(file, opts(emu, { resource_type: 'video', public_id: 'media/clips/intro', overwrite: false, tags: 'media' }));
+
+    expect(r).toMatchObject({ public_id: 'media/clips/intro', resource_type: 'video', format: 'mp4', bytes: bytes.length, etag: md5(bytes), existing: false });
+    expect(r).not.toHaveProperty('width');
+    expect(r.secure_url).toBe(`${emu.url}/demo/video/upload/v${r.version}/media/clips/intro.mp4`);
+    expect(cloudinary.url(r.public_id, { ...deliveryUrlOptions(emu), resource_type: 'video', version: String(r.version), format: 'mp4' })).toBe(r.secure_url);
+
+    const base = `${emu.url}/demo/video/upload`;
+    for (const url of [r.secure_url, `${base}/v1/media/clips/intro.mp4`, `${base}/v1/media/clips/intro`]) {
+      const res = await fetch(url);
+      expect(res.status, url).toBe(200);
+      expect(res.headers.get('etag')).toBe(`"${md5(bytes)}"`);
+      expect(res.headers.get('content-type')).toBe('video/mp4');
+      expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+    }
+    // The extension asks for a format; the emulator does not transcode and says so.
+    const webm = await fetch(`${base}/v1/media/clips/intro.webm`, { method: 'HEAD' });
+    expect(webm.headers.get('content-type')).toBe('video/webm');
+    expect(webm.headers.get('x-emulator-format')).toBe('webm asked, mp4 served (not converted)');
+    expect((await fetch(`${base}/v1/media/clips/intro.mp4.mp4`, { method: 'HEAD' })).status).toBe(404);
+    expect((await fetch(`${emu.url}/demo/image/upload/v1/media/clips/intro.mp4`, { method: 'HEAD' })).status).toBe(404);
+
+    const named = await cloudinary.uploader.upload(file, opts(emu, { resource_type: 'video', use_filename: true, folder: 'media/clips' }));
+    expect(named.public_id).toMatch(/^media\/clips\/.*intro_[a-z0-9]{6}$/);
+    expect(emu.assetsOf('video').size).toBe(2);
+  });
+
+  it('reads the container from the bytes: video and audio formats', async () => {
+    const emu = await emulator();
+    const cases: [Buffer, string][] = [
+      [padded(ebmlHeader('webm'), 3000, 1), 'webm'],
+      [padded(ebmlHeader('matroska'), 3000, 2), 'mkv'],
+      [isoMedia('qt  ', 3000, 3, ['qt  ']), 'mov'],
+      [padded(riff('AVI '), 3000, 4), 'avi'],
+      [padded(oggPage('theora'), 3000, 5), 'ogv'],
+      [padded(id3Header(), 3000, 6), 'mp3'],
+      [padded(riff('WAVE'), 3000, 7), 'wav'],
+      [isoMedia('M4A ', 3000, 8, ['M4A ', 'isom']), 'm4a'],
+    ];
+    for (const [bytes, format] of cases) {
+      const r = await uploadBuffer(emu, bytes, { resource_type: 'video', public_id: `media/av/${format}` });
+      expect([r.resource_type, r.format], format).toEqual(['video', format]);
+      expect(r.secure_url).toBe(`${emu.url}/demo/video/upload/v${r.version}/media/av/${format}.${format}`);
+    }
+  });
+
+  it('refuses anything but video or audio with 400 Unsupported video format or file', async () => {
+    const emu = await emulator();
+    const pdf = await tempFile('clip.mp4', pdfBytes());
+    const failures = await Promise.all([
+      failure(cloudinary.uploader.upload(pdf, opts(emu, { resource_type: 'video', public_id: 'media/clips/fake' }))),
+      failure(uploadBuffer(emu, pngBytes(4, 4), { resource_type: 'video' })),
+      failure(uploadBuffer(emu, Buffer.from('not a movie'), { resource_type: 'video' })),
+    ]);
+    for (const f of failures) expect(f).toMatchObject({ http_code: 400, message: 'Unsupported video format or file' });
+    expect(emu.assetsOf('video').size + emu.assetsOf('raw').size + emu.assets.size).toBe(0);
+  });
+
+  it('auto: image, then video, then raw, by content not by name', async () => {
+    const emu = await emulator();
+    const mp4 = await uploadBuffer(emu, mp4Bytes(), { resource_type: 'auto', public_id: 'a/v' });
+    const png = await uploadBuffer(emu, pngBytes(2, 2), { resource_type: 'auto', public_id: 'a/i' });
+    const txt = await cloudinary.uploader.upload(await tempFile('x.mp4', 'text'), opts(emu, { resource_type: 'auto', public_id: 'a/t' }));
+    expect([mp4.resource_type, png.resource_type, txt.resource_type]).toEqual(['video', 'image', 'raw']);
+  });
+});
+
+describe('chunked uploads of video and raw', () => {
+  function uploadLarge(emu: Emulator, file: string, extra: Record<string, unknown>): Promise<UploadApiResponse> {
+    return new Promise((resolve, reject) => {
+      cloudinary.uploader.upload_large(file, opts(emu, extra), (err, result) => (err || !result ? reject(err) : resolve(result)));
+    });
+  }
+
+  it('assembles a video from 5 MB chunks (the real floor), then reads its container', async () => {
+    const emu = await emulator();
+    const bytes = mp4Bytes(11 * 1024 * 1024, 21);
+    const file = await tempFile('long.mp4', bytes);
+    const r = await uploadLarge(emu, file, { resource_type: 'video', chunk_size: 5 * 1024 * 1024, public_id: 'media/clips/long', overwrite: false });
+    expect(r).toMatchObject({ public_id: 'media/clips/long', resource_type: 'video', format: 'mp4', bytes: bytes.length, etag: md5(bytes) });
+    expect(r.secure_url).toMatch(/\/video\/upload\/v\d+\/media\/clips\/long\.mp4$/);
+    expect(emu.stats()).toMatchObject({ uploadRequests: 3, created: 1 });
+    expect(emu.assetsOf('video').get('media/clips/long')?.data.equals(bytes)).toBe(true);
+  });
+
+  it('defaults to raw, as the SDK does; a non-video sent as video is refused once assembled', async () => {
+    const emu = await emulator({ minChunkBytes: 1000 });
+    const bytes = pdfBytes(9);
+    const file = await tempFile('manual.pdf', bytes);
+    const r = await uploadLarge(emu, file, { chunk_size: 200, public_id: 'media/manuals/manual.pdf', tags: 'media' }).catch((e: unknown) => e);
+    // 200-byte chunks are under the floor: the emulator refuses them as Cloudinary does.
+    expect(r).toMatchObject({ http_code: 400, message: expect.stringMatching(/^Chunk size 200 is too small/) });
+
+    const ok = await uploadLarge(emu, file, { chunk_size: 1024, public_id: 'media/manuals/manual.pdf', tags: 'media' });
+    expect(ok).toMatchObject({ resource_type: 'raw', public_id: 'media/manuals/manual.pdf', bytes: bytes.length, etag: md5(bytes), original_filename: expect.stringMatching(/manual$/) });
+    expect(ok).not.toHaveProperty('format');
+    expect(emu.stats().uploadRequests).toBeGreaterThanOrEqual(1 + Math.ceil(bytes.length / 1024));
+
+    const notVideo = await uploadLarge(emu, file, { resource_type: 'video', chunk_size: 1024, public_id: 'media/x' }).catch((e: unknown) => e);
+    expect(notVideo).toMatchObject({ http_code: 400, message: 'Unsupported video format or file' });
+  });
+});
+
+describe('each resource type is its own namespace in the Admin and Upload APIs', () => {
+  it('lists, looks up, tags and destroys raw and video apart from images', async () => {
+    const emu = await emulator();
+    await uploadBuffer(emu, pngBytes(2, 2, 1), { public_id: 'media/a', tags: 'media' });
+    await uploadBuffer(emu, pdfBytes(1), { resource_type: 'raw', public_id: 'media/a', tags: 'media' });
+    await uploadBuffer(emu, mp4Bytes(2048, 1), { resource_type: 'video', public_id: 'media/a', tags: 'media' });
+    await uploadBuffer(emu, pdfBytes(2), { resource_type: 'raw', public_id: 'other/b.pdf' });
+    const ids = (r: { resources: { public_id: string; resource_type: string }[] }) => r.resources.map((x) => `${x.resource_type}:${x.public_id}`);
+
+    for (const type of ['image', 'raw', 'video'] as const) {
+      const byTag = await cloudinary.api.resources_by_tag('media', opts(emu, { resource_type: type }));
+      expect(ids(byTag)).toEqual([`${type}:media/a`]);
+      const byIds = await cloudinary.api.resources_by_ids(['media/a', 'other/b.pdf'], opts(emu, { resource_type: type }));
+      expect(ids(byIds)).toEqual(type === 'raw' ? ['raw:media/a', 'raw:other/b.pdf'] : [`${type}:media/a`]);
+    }
+    const rawByTag = await cloudinary.api.resources_by_tag('media', opts(emu, { resource_type: 'raw' }));
+    expect(rawByTag.resources[0]).not.toHaveProperty('format');
+    const videoByTag = await cloudinary.api.resources_by_tag('media', opts(emu, { resource_type: 'video' }));
+    expect(videoByTag.resources[0]).toMatchObject({ format: 'mp4', url: expect.stringMatching(/\/video\/upload\/v\d+\/media\/a\.mp4$/) });
+    const listed = await cloudinary.api.resources(opts(emu, { resource_type: 'raw', type: 'upload', prefix: 'other/' }));
+    expect(ids(listed)).toEqual(['raw:other/b.pdf']);
+    expect(await cloudinary.api.resource('other/b.pdf', opts(emu, { resource_type: 'raw' }))).toMatchObject({ public_id: 'other/b.pdf', resource_type: 'raw' });
+
+    await cloudinary.uploader.add_tag('extra', ['media/a'], opts(emu, { resource_type: 'raw' }) as never);
+    expect(emu.assetsOf('raw').get('media/a')?.tags).toEqual(['media', 'extra']);
+    expect(emu.assets.get('media/a')?.tags).toEqual(['media']);
+    await cloudinary.uploader.remove_tag('media', ['media/a'], opts(emu, { resource_type: 'video' }) as never);
+    expect(emu.assetsOf('video').get('media/a')?.tags).toEqual([]);
+    expect(emu.assetsOf('raw').get('media/a')?.tags).toEqual(['media', 'extra']);
+
+    expect(await cloudinary.uploader.destroy('media/a', { ...opts(emu), resource_type: 'raw', invalidate: true })).toEqual({ result: 'ok' });
+    expect(await cloudinary.uploader.destroy('media/a', { ...opts(emu), resource_type: 'raw', invalidate: true })).toEqual({ result: 'not found' });
+    expect(emu.assets.has('media/a')).toBe(true);
+    expect(emu.assetsOf('video').has('media/a')).toBe(true);
+    const deleted = await cloudinary.api.delete_resources(['media/a'], opts(emu, { resource_type: 'video' }));
+    expect(deleted.deleted).toEqual({ 'media/a': 'deleted' });
+    expect([emu.assets.size, emu.assetsOf('video').size, emu.assetsOf('raw').size]).toEqual([1, 0, 1]);
+    expect(emu.stats().createdByPublicId).toEqual({ 'media/a': 1, 'raw:media/a': 1, 'video:media/a': 1, 'raw:other/b.pdf': 1 });
+
+    const control = (await (await fetch(`${emu.url}/__emulator/assets?resource_type=raw`)).json()) as { assets: { public_id: string }[] };
+    expect(control.assets.map((a) => a.public_id)).toEqual(['other/b.pdf']);
   });
 });
 

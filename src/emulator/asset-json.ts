@@ -4,8 +4,9 @@ import { responseSignature } from './signature.ts';
 import type { StoredAsset } from './store.ts';
 
 /**
- * Delivery URL as Cloudinary builds it: `<origin>/<cloud>/<type>/upload/v<version>/<id>.<format>`.
- * There is no TLS here, so `secure_url` uses the same http origin.
+ * Delivery URL as Cloudinary builds it: `<origin>/<cloud>/<type>/upload/v<version>/<id>.<format>`,
+ * raw ones with nothing appended (the id ends with the file's extension already). There is no TLS
+ * here, so `secure_url` uses the same http origin.
  */
 export function deliveryUrl(origin: string, cloudName: string, a: StoredAsset): string {
   const id = encodePublicIdForUrl(a.publicId);
@@ -17,8 +18,16 @@ function displayName(publicId: string): string {
   return publicId.slice(publicId.lastIndexOf('/') + 1);
 }
 
-/** Raw assets have no dimensions or format in Cloudinary's answers; images always do. */
-function hasMedia(a: StoredAsset): boolean {
+/**
+ * Raw assets have no dimensions or format in Cloudinary's answers (their public_id carries the
+ * extension). Videos do have dimensions there, but the emulator parses none, so it leaves them out
+ * rather than answer a made-up size.
+ */
+function dimensions(a: StoredAsset): Record<string, number> {
+  return a.width > 0 && a.height > 0 ? { width: a.width, height: a.height } : {};
+}
+
+function hasFormat(a: StoredAsset): boolean {
   return a.resourceType !== 'raw';
 }
 
@@ -39,7 +48,8 @@ export function uploadJson(origin: string, cloudName: string, a: StoredAsset, x:
     version: a.version,
     version_id: responseSignature(a.publicId, a.version, a.assetId).slice(0, 32),
     signature: responseSignature(a.publicId, a.version, x.apiSecret),
-    ...(hasMedia(a) ? { width: a.width, height: a.height, format: a.format } : {}),
+    ...dimensions(a),
+    ...(hasFormat(a) ? { format: a.format } : {}),
     resource_type: a.resourceType,
     created_at: isoSeconds(a.createdAt),
     tags: [...a.tags],
@@ -66,13 +76,13 @@ export function listingJson(origin: string, cloudName: string, a: StoredAsset, w
   return {
     asset_id: a.assetId,
     public_id: a.publicId,
-    ...(hasMedia(a) ? { format: a.format } : {}),
+    ...(hasFormat(a) ? { format: a.format } : {}),
     version: a.version,
     resource_type: a.resourceType,
     type: 'upload',
     created_at: isoSeconds(a.createdAt),
     bytes: a.bytes,
-    ...(hasMedia(a) ? { width: a.width, height: a.height } : {}),
+    ...dimensions(a),
     asset_folder: a.assetFolder,
     display_name: displayName(a.publicId),
     url,

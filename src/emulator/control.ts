@@ -28,6 +28,7 @@ export async function handleControl(
   res: ServerResponse,
   action: string,
   reset: () => void,
+  query: URLSearchParams = new URLSearchParams(),
 ): Promise<void> {
   const method = req.method ?? 'GET';
   if (method === 'GET' || method === 'HEAD') await drain(req);
@@ -57,12 +58,19 @@ export async function handleControl(
       reset();
       writeJson(res, { status: 200, body: { ok: true } });
       return;
-    case 'GET assets':
+    case 'GET assets': {
+      // Images unless `?resource_type=raw|video` says otherwise: each type is its own namespace.
+      const type = query.get('resource_type') ?? 'image';
+      if (type !== 'image' && type !== 'raw' && type !== 'video') {
+        writeJson(res, { status: 400, body: { error: { message: `Invalid resource_type ${type}` } } });
+        return;
+      }
       writeJson(res, {
         status: 200,
         body: {
-          assets: [...ctx.store.images.values()].map((a) => ({
+          assets: [...ctx.store.view(type).values()].map((a) => ({
             public_id: a.publicId,
+            resource_type: a.resourceType,
             asset_id: a.assetId,
             version: a.version,
             format: a.format,
@@ -76,6 +84,7 @@ export async function handleControl(
         },
       });
       return;
+    }
     default:
       await drain(req);
       writeJson(res, { status: 404, body: { error: { message: `Unknown control endpoint ${method} /__emulator/${action}` } } });

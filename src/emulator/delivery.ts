@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { resourceTypeForExtension } from '../media/kind.ts';
 import type { EmulatorContext } from './context.ts';
-import { contentTypeFor, isKnownFormat } from './image.ts';
+import { contentTypeFor } from './content-type.ts';
 import { writeEmpty } from './reply.ts';
 import type { StoredAsset } from './store.ts';
 
@@ -21,18 +22,22 @@ interface Resolved {
 }
 
 /**
- * A public_id as it is, or `<public_id>.<format>`: Cloudinary reads the last extension of an image
- * URL as the format to deliver and the rest as the public_id.
+ * Image and video URLs: the last extension, when it names a format, is the format to deliver and
+ * the rest is the public_id, so an asset whose id itself ends in `.jpg` needs `.jpg.jpg` (a video
+ * URL may also end in an image format: Cloudinary answers a frame). Raw URLs: the path is the
+ * public_id as it is, extension included, nothing stripped.
  */
 function lookup(ctx: EmulatorContext, resourceType: string, candidate: string): Resolved | undefined {
+  if (resourceType !== 'raw') {
+    const dot = candidate.lastIndexOf('.');
+    const ext = dot > candidate.lastIndexOf('/') + 1 ? candidate.slice(dot + 1).toLowerCase() : '';
+    if (ext !== '' && resourceTypeForExtension(ext) !== 'raw') {
+      const asset = ctx.store.get(resourceType, candidate.slice(0, dot));
+      return asset ? { asset, format: ext } : undefined;
+    }
+  }
   const exact = ctx.store.get(resourceType, candidate);
-  if (exact) return { asset: exact, format: undefined };
-  const dot = candidate.lastIndexOf('.');
-  if (dot <= 0 || candidate.indexOf('/', dot) >= 0) return undefined;
-  const ext = candidate.slice(dot + 1);
-  if (!isKnownFormat(ext)) return undefined;
-  const asset = ctx.store.get(resourceType, candidate.slice(0, dot));
-  return asset ? { asset, format: ext.toLowerCase() } : undefined;
+  return exact ? { asset: exact, format: undefined } : undefined;
 }
 
 /**
@@ -58,8 +63,8 @@ function resolve(ctx: EmulatorContext, resourceType: string, segments: string[])
 /**
  * `GET|HEAD /<cloud>/<image|raw|video>/upload/...`: the original bytes whatever transformation or
  * extension was asked for, with Cloudinary's quoted-MD5 ETag. The Content-Type is the format the URL
- * asks for, as Cloudinary answers; the emulator does not transcode, so when that differs from the
- * asset's own format it says so in X-Emulator-Format.
+ * asks for, as Cloudinary answers (a raw asset's own extension, e.g. application/pdf); the emulator
+ * does not transcode, so when that differs from the asset's own format it says so in X-Emulator-Format.
  */
 export function handleDelivery(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse, segments: string[]): void {
   const [cloud, resourceType, type, ...rest] = segments;
@@ -74,8 +79,8 @@ export function handleDelivery(ctx: EmulatorContext, req: IncomingMessage, res: 
   }
   const { asset } = found;
   const etag = `"${asset.etag}"`;
-  const own = resourceType === 'raw' ? (asset.publicId.split('.').pop() ?? '') : asset.format;
-  const format = resourceType === 'image' && found.format ? found.format : own;
+  const own = asset.format;
+  const format = found.format ?? own;
   const headers: Record<string, string> = {
     'Content-Type': contentTypeFor(format),
     ...(contentTypeFor(format) !== contentTypeFor(own) ? { 'X-Emulator-Format': `${format} asked, ${own} served (not converted)` } : {}),

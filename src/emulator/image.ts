@@ -30,35 +30,6 @@ const FORMATS: Record<string, string> = {
   tga: 'tga',
 };
 
-const CONTENT_TYPES: Record<string, string> = {
-  jpg: 'image/jpeg',
-  jpeg: 'image/jpeg',
-  png: 'image/png',
-  gif: 'image/gif',
-  webp: 'image/webp',
-  bmp: 'image/bmp',
-  tiff: 'image/tiff',
-  tif: 'image/tiff',
-  svg: 'image/svg+xml',
-  ico: 'image/x-icon',
-  heif: 'image/heif',
-  heic: 'image/heic',
-  avif: 'image/avif',
-  psd: 'image/vnd.adobe.photoshop',
-  jp2: 'image/jp2',
-  jxl: 'image/jxl',
-  tga: 'image/x-tga',
-  pdf: 'application/pdf',
-  txt: 'text/plain',
-  json: 'application/json',
-  csv: 'text/csv',
-  zip: 'application/zip',
-  mp4: 'video/mp4',
-  webm: 'video/webm',
-  mov: 'video/quicktime',
-  mp3: 'audio/mpeg',
-};
-
 export interface ImageInfo {
   format: string;
   width: number;
@@ -85,12 +56,4 @@ export function probeImage(data: ByteList): ImageInfo | undefined {
     if (found || data.length <= n) return found;
   }
   return probe(data.buffer);
-}
-
-export function contentTypeFor(format: string): string {
-  return CONTENT_TYPES[format.toLowerCase()] ?? 'application/octet-stream';
-}
-
-export function isKnownFormat(ext: string): boolean {
-  return ext.toLowerCase() in CONTENT_TYPES;
 }

@@ -17,6 +17,7 @@ import { handleTags } from './tags.ts';
 import { handleUpload } from './upload.ts';
 
 export type { Emulator, EmulatorAsset, EmulatorOptions, EmulatorStats, Faults } from './types.ts';
+export type { ResourceType } from '../media/kind.ts';
 export { DEFAULT_FAULTS } from './faults.ts';
 export { deliveryUrlOptions, sdkOptions, type DeliveryUrlOptions, type EmulatorSdkOptions, type SdkTarget } from './sdk-options.ts';
 export { stringToSign } from './signature.ts';
@@ -119,7 +120,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const method = req.method ?? 'GET';
 
     if (path.startsWith('/__emulator/')) {
-      await handleControl(ctx, req, res, path.slice('/__emulator/'.length), reset);
+      await handleControl(ctx, req, res, path.slice('/__emulator/'.length), reset, query);
       return;
     }
     const segments = pathSegments(path);
@@ -188,6 +189,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     apiSecret,
     cloudinaryUrl: `cloudinary://${apiKey}:${apiSecret}@${cloudName}?upload_prefix=${url}`,
     assets: ctx.store.images,
+    assetsOf: (resourceType) => ctx.store.view(resourceType),
     setFaults: (f) => {
       ctx.faults.set(f);
     },

@@ -1,3 +1,4 @@
+import type { ResourceType } from '../media/kind.ts';
 import type { ByteList } from './bytes.ts';
 import { unixSeconds } from './clock.ts';
 import { randomHex } from './public-id.ts';
@@ -14,7 +15,7 @@ export class StoredAsset implements EmulatorAsset {
 
   constructor(
     readonly publicId: string,
-    readonly resourceType: string,
+    readonly resourceType: ResourceType,
     readonly version: number,
     readonly assetId: string,
     readonly seq: number,
@@ -36,7 +37,7 @@ export class StoredAsset implements EmulatorAsset {
 
 export interface NewAsset {
   publicId: string;
-  resourceType: string;
+  resourceType: ResourceType;
   format: string;
   width: number;
   height: number;
@@ -50,13 +51,22 @@ export interface NewAsset {
  * Cloudinary), all of delivery type "upload".
  */
 export class AssetStore {
-  private readonly byType = new Map<string, Map<string, StoredAsset>>([['image', new Map()]]);
+  private readonly byType = new Map<string, Map<string, StoredAsset>>([
+    ['image', new Map()],
+    ['video', new Map()],
+    ['raw', new Map()],
+  ]);
   private lastVersion = 0;
   private seq = 0;
 
   /** The image map itself, so `emulator.assets` stays a live view across resets. */
   get images(): ReadonlyMap<string, StoredAsset> {
     return this.of('image');
+  }
+
+  /** One resource type's map itself: a live view, as `images` is. */
+  view(resourceType: ResourceType): ReadonlyMap<string, StoredAsset> {
+    return this.of(resourceType);
   }
 
   private of(resourceType: string): Map<string, StoredAsset> {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ResourceType } from '../media/kind.ts';
 
 export interface Faults {
   /** Added before answering each upload/admin/destroy request. */
@@ -40,17 +41,20 @@ export interface EmulatorOptions {
 }
 
 export interface EmulatorAsset {
+  /** Raw public_ids keep their extension (`media/manuals/guide.pdf`); image and video ones do not. */
   publicId: string;
   version: number;
+  /** Sniffed from the content for images and videos; for raw, the public_id's extension (never answered). */
   format: string;
   bytes: number;
   etag: string;
+  /** 0 when unknown: raw assets, and videos (the emulator parses no video dimensions). */
   width: number;
   height: number;
   tags: string[];
   createdAt: Date;
   data: Buffer;
-  resourceType: string;
+  resourceType: ResourceType;
   assetId: string;
 }
 
@@ -68,7 +72,10 @@ export interface EmulatorStats {
   /** Non-2xx answers of the upload/destroy/admin APIs, by HTTP status code. */
   rejected: Record<string, number>;
   injected: { errors: number; rateLimited: number; hangs: number };
-  /** How many times each public_id was created (>1 after a destroy + recreate). */
+  /**
+   * How many times each public_id was created (>1 after a destroy + recreate). Raw and video ids
+   * are keyed `raw:<id>` and `video:<id>`, since each type is its own namespace.
+   */
   createdByPublicId: Record<string, number>;
 }
 
@@ -82,6 +89,11 @@ export interface Emulator {
   cloudinaryUrl: string;
   /** Image assets of type upload, keyed by public_id. Live view. */
   assets: ReadonlyMap<string, EmulatorAsset>;
+  /**
+   * Assets of one resource type, keyed by public_id. Live view. Each type is its own namespace, as
+   * in Cloudinary: image `media/a` and raw `media/a` are two assets.
+   */
+  assetsOf(resourceType: ResourceType): ReadonlyMap<string, EmulatorAsset>;
   setFaults(f: Partial<Faults>): void;
   faults(): Faults;
   stats(): EmulatorStats;

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { detectVideoFormat, SNIFF_BYTES, type ResourceType } from '../media/kind.ts';
 import { uploadJson } from './asset-json.ts';
 import { ByteList } from './bytes.ts';
 import { parseContentRange } from './chunks.ts';
@@ -12,7 +13,6 @@ import { ApiError, HANG, ok, type Reply } from './reply.ts';
 import { authenticateSigned, flag } from './signed-request.ts';
 
 const RESOURCE_TYPES = new Set(['image', 'raw', 'video', 'auto']);
-const VIDEO_EXTENSIONS = new Set(['mp4', 'mov', 'webm', 'avi', 'mkv', 'm4v', 'mpeg', 'mpg', 'ogv', 'mp3', 'wav', 'ogg', 'm4a', 'flac']);
 const REMOTE_FETCH_TIMEOUT_MS = 30_000;
 
 interface Source {
@@ -79,16 +79,32 @@ async function resolveSource(ctx: EmulatorContext, form: Form, params: Record<st
   throw new ApiError(400, `Unsupported source URL: ${file.slice(0, 120)}`);
 }
 
-function classify(requested: string, data: ByteList, filename: string): { resourceType: string; format: string; width: number; height: number } {
-  const ext = filenameExtension(filename);
-  if (requested === 'raw') return { resourceType: 'raw', format: ext, width: 0, height: 0 };
-  const info = probeImage(data);
-  if (info) return { resourceType: 'image', ...info };
-  if (requested === 'image') throw new ApiError(400, 'Invalid image file');
-  if (requested === 'video' || VIDEO_EXTENSIONS.has(ext)) {
-    return { resourceType: 'video', format: ext === '' ? 'mp4' : ext, width: 0, height: 0 };
+interface Kind {
+  resourceType: ResourceType;
+  format: string;
+  width: number;
+  height: number;
+}
+
+/** Raw has no format of its own: the stored one is the public_id's extension, for delivery. */
+const RAW: Kind = { resourceType: 'raw', format: '', width: 0, height: 0 };
+
+/**
+ * By content, as Cloudinary decides: `image` takes only images and `video` only video or audio
+ * containers (each refused with Cloudinary's own message), `raw` any bytes, and `auto` tries image,
+ * then video, then raw. A name's extension never makes a file a video.
+ */
+function classify(requested: string, data: ByteList): Kind {
+  if (requested === 'raw') return RAW;
+  if (requested !== 'video') {
+    const info = probeImage(data);
+    if (info) return { resourceType: 'image', ...info };
+    if (requested === 'image') throw new ApiError(400, 'Invalid image file');
   }
-  return { resourceType: 'raw', format: ext, width: 0, height: 0 };
+  const video = detectVideoFormat(data.head(SNIFF_BYTES));
+  if (video) return { resourceType: 'video', format: video, width: 0, height: 0 };
+  if (requested === 'video') throw new ApiError(400, 'Unsupported video format or file');
+  return RAW;
 }
 
 function parseTags(value: string | undefined): string[] {
@@ -152,7 +168,7 @@ export async function handleUpload(
   }
   if (bytes === 0) throw new ApiError(400, 'Empty file');
 
-  const kind = classify(requestedType, data, source.filename);
+  const kind = classify(requestedType, data);
   const publicId = resolvePublicId({
     public_id: params.public_id,
     folder: params.folder,
@@ -175,7 +191,7 @@ export async function handleUpload(
   const { asset, replaced } = ctx.store.put({
     publicId,
     resourceType: kind.resourceType,
-    format: kind.format,
+    format: kind.resourceType === 'raw' ? filenameExtension(publicId) : kind.format,
     width: kind.width,
     height: kind.height,
     tags: parseTags(params.tags),
@@ -183,7 +199,7 @@ export async function handleUpload(
     assetFolder: params.asset_folder ?? params.folder ?? '',
   });
   if (replaced) ctx.stats.counters.overwritten += 1;
-  else ctx.stats.created(publicId);
+  else ctx.stats.created(kind.resourceType === 'image' ? publicId : `${kind.resourceType}:${publicId}`);
   ctx.log?.debug({ publicId, bytes, replaced }, 'upload stored');
   return ok(uploadJson(origin, ctx.cloudName, asset, overwrite ? extras : { ...extras, existing: false }));
 }
