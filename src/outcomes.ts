@@ -36,6 +36,7 @@ export const Reason = {
   occupied: 'occupied',
   // skipped
   empty: 'empty',
+  noReferences: 'no_references', // a text value that references no file under MEDIA_URL
   remoteUrl: 'remote_url',
   cloudinaryId: 'cloudinary_id', // already a public_id the storage class wrote (a new upload after the switch)
   alreadyMigrated: 'already_migrated',
@@ -48,6 +49,7 @@ export const Reason = {
   unsafePath: 'unsafe_path',
   emptyFile: 'empty_file',
   notAnImage: 'not_an_image',
+  notAVideo: 'not_a_video', // a video column's file is no video (or audio) container
   tooLarge: 'too_large',
   tooLong: 'too_long',
   cloudinaryRejected: 'cloudinary_rejected',

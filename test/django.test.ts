@@ -5,6 +5,7 @@ import { deliveryUrlOptions, sdkOptions } from '../src/emulator/server.ts';
 import { createHarness, type Harness } from './helpers/harness.ts';
 import { gifBytes, jpegHeaderBytes, pngBytes } from './helpers/images.ts';
 import { createDjangoSchema } from './fixtures/django-schema.ts';
+import { isoMedia } from './helpers/media-headers.ts';
 
 const { v2: cloudinary } = cloudinaryPkg;
 
@@ -114,6 +115,57 @@ describe('what is written matches what the storage class would write', () => {
       const url = cloudinary.url(ours, { ...delivery(), resource_type: 'image' });
       expect(await fetchBytes(url)).toEqual(FILES[name]);
     }
+  });
+
+  it('RawMediaCloudinaryStorage and VideoMediaCloudinaryStorage: the same public_id shape, and url() serves the same bytes', async () => {
+    // Both subclass MediaCloudinaryStorage and change only RESOURCE_TYPE: same PREFIX, use_filename,
+    // folder and MEDIA_TAG; what they store is the public_id Cloudinary returns (a raw one keeps its
+    // extension). An mp4 is a video container; any bytes are a raw file.
+    const mp4 = isoMedia('isom', 2048, 3);
+    const files: [string, Buffer, 'raw' | 'video'][] = [
+      ['blog/files/terms.pdf', FILES['blog/files/terms.pdf']!, 'raw'],
+      ['blog/clips/launch video.mp4', mp4, 'video'],
+    ];
+    await seedDjango();
+    await h.file('blog/clips/launch video.mp4', mp4);
+    await h.db.schema.createTable('blog_clip', (t) => {
+      t.bigIncrements('id').primary();
+      t.string('video', 100).notNullable();
+    });
+    await h.db('blog_clip').insert({ id: 1, video: 'blog/clips/launch video.mp4' });
+    const sources = await h.file(
+      'sources.json',
+      JSON.stringify({
+        sources: [
+          { table: 'blog_post', column: 'attachment', resourceType: 'raw' },
+          { table: 'blog_clip', column: 'video', resourceType: 'video' },
+        ],
+      }),
+    );
+    expect((await h.run(['migrate', '--sources', sources])).code).toBe(0);
+    const written = [(await h.db('blog_post').first()).attachment, (await h.db('blog_clip').first()).video] as string[];
+    for (const [i, [name, bytes, type]] of files.entries()) {
+      const ours = written[i]!;
+      const prefixed = `media/${name}`;
+      const theirs = (await cloudinary.uploader.upload(`${h.mediaRoot}/${name}`, {
+        ...sdk(),
+        use_filename: true,
+        resource_type: type,
+        tags: 'media',
+        folder: prefixed.split('/').slice(0, -1).join('/'),
+      } as never)) as unknown as { public_id: string; etag: string };
+      const shape = (id: string) => id.replace(/_[0-9a-z]{6}(\.[a-z0-9]+)?$/, '_??????$1');
+      expect(shape(ours)).toBe(shape(theirs.public_id));
+      const asset = h.emulator.assetsOf(type).get(ours)!;
+      expect(asset.etag).toBe(theirs.etag);
+      expect(asset.tags).toContain('media');
+      // CloudinaryResource(name, default_resource_type=RESOURCE_TYPE).url: exists() and size() HEAD it.
+      const url = cloudinary.url(ours, { ...delivery(), resource_type: type });
+      expect(await fetchBytes(url)).toEqual(bytes);
+      expect((await fetch(url, { method: 'HEAD' })).headers.get('content-length')).toBe(String(bytes.length));
+    }
+    expect(written[0]).toMatch(/\.pdf$/);
+    expect(written[1]).not.toMatch(/\.mp4$/);
   });
 
   it('plain secure_url convention: the stored URL serves the same bytes', async () => {

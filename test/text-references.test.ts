@@ -3,7 +3,7 @@ import { findReferences, referencedNames, type ReferenceSettings, type TextRefer
 import { rewriteReferences, withSuffix } from '../src/text/rewrite.ts';
 
 /**
- * Finding and rewriting media URLs inside text columns. Every fixture is what an editor really
+ * Finding and rewriting media URLs inside text columns, one piece: the fixtures are shared and each is what an editor really
  * stores (CKEditor 4/5, TinyMCE, Summernote, markdownx, Editor.js), and every assertion is exact:
  * spans, names, suffixes, and the bytes around them.
  */

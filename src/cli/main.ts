@@ -35,7 +35,7 @@ Settings (environment):
   DJANGO_APP_LABEL  app label of the default models (default: shop)
   MEDIA_PREFIX      django-cloudinary-storage PREFIX (default: media/); MEDIA_TAG (default: media)
   QUEUE_WINDOW      jobs Redis holds at once (default 10000); the ledger holds the rest
-  MAX_FILE_BYTES, UPLOAD_TIMEOUT_MS, JOB_ATTEMPTS, RETRY_BACKOFF_MS, QUEUE_PREFIX, LOG_LEVEL
+  MAX_FILE_BYTES, MAX_VIDEO_BYTES, UPLOAD_TIMEOUT_MS, JOB_ATTEMPTS, RETRY_BACKOFF_MS, QUEUE_PREFIX, LOG_LEVEL
 
 Exit codes: 0 done, nothing failed · 1 some records failed (or a check found a mismatch) ·
 2 a setting is wrong or a service is unreachable (the message names which).`;

@@ -22,7 +22,7 @@ export async function verifyCommand(opts: VerifyOptions, io: CommandIO): Promise
     // A stage batch is checked against the files too: switching must not serve a stale one.
     const stage = batch.kind === 'stage';
     const mediaRoot = stage ? loadConfig(io.env, ['mediaRoot'], io.cwd).mediaRoot : undefined;
-    const limits = { maxFileBytes: config.upload.maxFileBytes, keepInMemoryUpToBytes: 0 };
+    const limits = { maxFileBytes: config.upload.maxFileBytes, maxVideoBytes: config.upload.maxVideoBytes, keepInMemoryUpToBytes: 0 };
     const r: VerifyReport & { notCovered?: number } = mediaRoot
       ? await verifyStage({ db, ledger, uploader, logger, mediaRoot, limits }, batch)
       : await verifyBatch({ db, ledger, uploader, logger }, batch);

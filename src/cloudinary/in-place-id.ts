@@ -1,4 +1,6 @@
 import { Reason } from '../outcomes.ts';
+import type { ResourceType } from '../config/sources.ts';
+import { resourceTypeForExtension } from '../media/kind.ts';
 import { prependPrefix } from './storage-convention.ts';
 
 /**
@@ -26,9 +28,14 @@ export function deliveryExtension(value: string): string | undefined {
   return dot < 0 ? undefined : base.slice(dot + 1);
 }
 
-/** PREFIX + the value without its last extension: the public_id the switched storage will ask for. */
-export function inPlaceId(value: string, prefix: string): string {
+/**
+ * PREFIX + the value without its last extension: the public_id the switched storage will ask for. A raw
+ * file's delivery URL is its public_id with nothing appended (RawMediaCloudinaryStorage), so its
+ * in-place id is PREFIX + the value as it is, extension kept.
+ */
+export function inPlaceId(value: string, prefix: string, resourceType: ResourceType = 'image'): string {
   const full = prependPrefix(value, prefix);
+  if (resourceType === 'raw') return full;
   const ext = deliveryExtension(full);
   return ext === undefined ? full : full.slice(0, full.length - ext.length - 1);
 }
@@ -43,8 +50,8 @@ export interface InPlaceProblem {
  * rule is one of Cloudinary's: an asset at such an id could not be created, or its URL would be read
  * as another asset's.
  */
-export function inPlaceProblem(value: string, prefix: string): InPlaceProblem | undefined {
-  const id = inPlaceId(value, prefix);
+export function inPlaceProblem(value: string, prefix: string, resourceType: ResourceType = 'image'): InPlaceProblem | undefined {
+  const id = inPlaceId(value, prefix, resourceType);
   const ext = deliveryExtension(prependPrefix(value, prefix));
   const forbidden = FORBIDDEN.find((c) => id.includes(c));
   if (forbidden) {
@@ -68,8 +75,11 @@ export function inPlaceProblem(value: string, prefix: string): InPlaceProblem | 
   if (id.length > 255) {
     return { reason: Reason.tooLong, detail: `the in-place id is ${id.length} characters; Cloudinary allows 255` };
   }
-  if (ext !== undefined && !DELIVERY_FORMATS.has(ext.toLowerCase())) {
+  if (resourceType === 'image' && ext !== undefined && !DELIVERY_FORMATS.has(ext.toLowerCase())) {
     return { reason: Reason.unknownFormat, detail: `Cloudinary would read ".${ext}" as the format to deliver, and it knows no such format` };
+  }
+  if (resourceType === 'video' && ext !== undefined && resourceTypeForExtension(ext) !== 'video') {
+    return { reason: Reason.unknownFormat, detail: `Cloudinary would read ".${ext}" as the video format to deliver, and it knows no such format` };
   }
   return undefined;
 }

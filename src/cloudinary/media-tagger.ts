@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.ts';
-import type { Ledger, LedgerRecord } from '../ledger/ledger.ts';
+import type { ResourceType } from '../config/sources.ts';
+import { sourceType, type Batch, type Ledger, type LedgerRecord } from '../ledger/ledger.ts';
 import { Reason } from '../outcomes.ts';
 import type { Uploader } from './uploader.ts';
 
@@ -14,7 +15,7 @@ import type { Uploader } from './uploader.ts';
  */
 export interface MediaTagger {
   /** Queues the asset of a record whose row now holds its id. */
-  add(recordId: number, publicId: string, tag: string): void;
+  add(recordId: number, publicId: string, tag: string, resourceType?: ResourceType): void;
   /** Tags everything queued so far. */
   flush(): Promise<void>;
   /** Tags what the ledger says still needs it (of one batch, or finished before `before`). */
@@ -26,6 +27,7 @@ interface Pending {
   recordId: number;
   publicId: string;
   tag: string;
+  resourceType: ResourceType;
 }
 
 export interface MediaTaggerDeps {
@@ -45,11 +47,11 @@ export function createMediaTagger(deps: MediaTaggerDeps): MediaTagger {
   let running: Promise<void> = Promise.resolve();
   const timer = setInterval(() => void flush(), deps.flushMs ?? 500);
   timer.unref();
-  const tagsOfBatch = new Map<number, Promise<string | undefined>>();
+  const batchesById = new Map<number, Promise<Batch | undefined>>();
 
-  const tagGroup = async (tag: string, items: Pending[]): Promise<void> => {
+  const tagGroup = async (tag: string, resourceType: ResourceType, items: Pending[]): Promise<void> => {
     const ids = [...new Set(items.map((p) => p.publicId))];
-    await deps.uploader.addTag(tag, ids);
+    await deps.uploader.addTag(tag, ids, resourceType);
     const recordIds = items.map((p) => p.recordId);
     await deps.ledger.tagging.markTagged(recordIds);
     // A rollback that ran meanwhile restored the old value, which its in-place asset serves: that
@@ -57,18 +59,20 @@ export function createMediaTagger(deps: MediaTaggerDeps): MediaTagger {
     const undone = (await deps.ledger.tagging.rolledBackAmong(recordIds)).filter((r) => r.reason === Reason.inPlace && r.publicId);
     const untag: string[] = [];
     for (const r of undone) if (!(await deps.ledger.cutover.isRewrittenTo(r.publicId!))) untag.push(r.publicId!);
-    if (untag.length > 0) await deps.uploader.removeTag(tag, untag);
+    if (untag.length > 0) await deps.uploader.removeTag(tag, untag, resourceType);
   };
 
   const drain = async (): Promise<void> => {
     while (queued.length > 0) {
       const batch = queued.slice(0, PER_CALL);
       queued = queued.slice(batch.length);
+      // A tag call names one resource type: each type is its own namespace of ids.
       const byTag = new Map<string, Pending[]>();
-      for (const p of batch) byTag.set(p.tag, [...(byTag.get(p.tag) ?? []), p]);
-      for (const [tag, items] of byTag) {
+      for (const p of batch) byTag.set(`${p.resourceType}:${p.tag}`, [...(byTag.get(`${p.resourceType}:${p.tag}`) ?? []), p]);
+      for (const items of byTag.values()) {
+        const { tag, resourceType } = items[0]!;
         try {
-          await tagGroup(tag, items);
+          await tagGroup(tag, resourceType, items);
         } catch (err) {
           // Safe to leave for later: an untagged asset is invisible to deleteorphanedmedia.
           deps.logger.warn({ tag, assets: items.length, error: errorMessage(err) }, 'could not give assets MEDIA_TAG yet; will retry');
@@ -84,19 +88,19 @@ export function createMediaTagger(deps: MediaTaggerDeps): MediaTagger {
     return running;
   };
 
-  const tagOf = (batchId: number) => {
-    let t = tagsOfBatch.get(batchId);
-    if (!t) {
-      t = deps.ledger.batches.get(batchId).then((b) => b?.tag);
-      tagsOfBatch.set(batchId, t);
+  const batchOf = (batchId: number) => {
+    let b = batchesById.get(batchId);
+    if (!b) {
+      b = deps.ledger.batches.get(batchId);
+      batchesById.set(batchId, b);
     }
-    return t;
+    return b;
   };
 
   return {
-    add(recordId, publicId, tag) {
+    add(recordId, publicId, tag, resourceType = 'image') {
       if (queued.length >= MAX_QUEUED) return;
-      queued.push({ recordId, publicId, tag });
+      queued.push({ recordId, publicId, tag, resourceType });
       if (queued.length >= PER_CALL) void flush();
     },
     flush,
@@ -109,8 +113,8 @@ export function createMediaTagger(deps: MediaTaggerDeps): MediaTagger {
         if (page.length === 0) return done;
         lastId = page[page.length - 1]!.id;
         for (const r of page) {
-          const tag = await tagOf(r.batchId);
-          if (tag && r.publicId) queued.push({ recordId: r.id, publicId: r.publicId, tag });
+          const batch = await batchOf(r.batchId);
+          if (batch && r.publicId) queued.push({ recordId: r.id, publicId: r.publicId, tag: batch.tag, resourceType: sourceType(batch, r) });
         }
         const before = queued.length;
         await flush();

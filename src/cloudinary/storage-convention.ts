@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import type { ResourceType } from '../config/sources.ts';
 
 /**
  * What django-cloudinary-storage's MediaCloudinaryStorage does with a file named `products/shoe.jpg`:
@@ -39,19 +40,26 @@ export function contentSuffix(md5: string): string {
   return parseInt(md5.slice(0, 8), 16).toString(36).padStart(6, '0').slice(-6);
 }
 
-export function publicIdFor(name: string, md5: string, prefix: string): string {
+/**
+ * An image or video public_id has no extension (the delivery URL's extension picks the format); a raw
+ * one keeps it, as Cloudinary does with use_filename: `media/manuals/guide_x1y2z3.pdf`, delivered at
+ * `/raw/upload/v1/<public_id>` with nothing appended.
+ */
+export function publicIdFor(name: string, md5: string, prefix: string, resourceType: ResourceType = 'image'): string {
   const full = prependPrefix(name, prefix);
   const dir = posix.dirname(full);
   const ext = posix.extname(full);
   const folder = dir === '.' ? '' : cleanFolder(dir);
   const stem = cleanStem(posix.basename(full, ext));
-  return `${folder ? `${folder}/` : ''}${stem}_${contentSuffix(md5)}`;
+  const kept = resourceType === 'raw' ? ext.replace(STEM_SPECIAL, '_') : '';
+  return `${folder ? `${folder}/` : ''}${stem}_${contentSuffix(md5)}${kept}`;
 }
 
 /** The longest a `secure_url` for this public_id can be, to check the column before uploading. */
-export function predictedUrlLength(publicId: string, format: string, cloudName: string, origin = 'https://res.cloudinary.com'): number {
+export function predictedUrlLength(publicId: string, format: string, cloudName: string, origin = 'https://res.cloudinary.com', resourceType: ResourceType = 'image'): number {
   // `v` + a 10-digit Unix time covers every version until the year 2286.
-  return `${origin}/${cloudName}/image/upload/v0000000000/${publicId}.${format}`.length;
+  const suffix = resourceType === 'raw' || format === '' ? '' : `.${format}`;
+  return `${origin}/${cloudName}/${resourceType}/upload/v0000000000/${publicId}${suffix}`.length;
 }
 
 export function isRemoteUrl(value: string): boolean {
@@ -62,6 +70,6 @@ export function isRemoteUrl(value: string): boolean {
  * A value django-cloudinary-storage wrote itself: prefixed, and without the file extension every
  * Django file name has. Once the app runs on the new storage, new uploads look like this.
  */
-export function isStoragePublicId(value: string, prefix: string): boolean {
-  return prefix !== '' && value.startsWith(prefix) && posix.extname(value) === '';
+export function isStoragePublicId(value: string, prefix: string, resourceType: ResourceType = 'image'): boolean {
+  return prefix !== '' && value.startsWith(prefix) && (resourceType === 'raw' || posix.extname(value) === '');
 }

@@ -4,6 +4,7 @@ import cloudinaryPkg from 'cloudinary';
 import type { UploadApiResponse } from 'cloudinary';
 import type { CloudinaryConfig } from '../config/config.ts';
 import { CredentialsError, PermanentError, RateLimitedError, RetryableError, errorMessage } from '../errors.ts';
+import type { ResourceType } from '../config/sources.ts';
 import type { MediaFile } from '../media/media-file.ts';
 import { Reason } from '../outcomes.ts';
 import { prependPrefix } from './storage-convention.ts';
@@ -48,26 +49,28 @@ export interface RemoteAsset {
  * RetryableError or PermanentError, never the SDK's plain objects.
  */
 export interface Uploader {
+  /** Uploads as the file's resource type (`req.file.resourceType`): each type is its own namespace of ids. */
   upload(req: UploadRequest): Promise<UploadedAsset>;
   /** Removes an asset through the Upload API (no hourly limit). False when it did not exist. */
-  destroy(publicId: string): Promise<boolean>;
+  destroy(publicId: string, resourceType?: ResourceType): Promise<boolean>;
   /** Admin API look-up, 100 ids per call (its limit), so a batch costs one call per hundred assets. */
-  lookup(publicIds: readonly string[]): Promise<Map<string, RemoteAsset>>;
+  lookup(publicIds: readonly string[], resourceType?: ResourceType): Promise<Map<string, RemoteAsset>>;
   /** HEAD on the delivery URL (the CDN has no rate limit): the ETag is the MD5 of the bytes. */
-  deliveredEtag(publicId: string): Promise<string | undefined>;
+  deliveredEtag(publicId: string, resourceType?: ResourceType): Promise<string | undefined>;
   /** HEAD on any delivery URL: its status and ETag. */
   head(url: string): Promise<{ status: number; etag: string | undefined }>;
   /**
    * The URL MediaCloudinaryStorage.url(name) builds for a value: PREFIX prepended unless present,
    * then the SDK's delivery URL for that resource (with `v1/` for ids in folders).
    */
-  storageUrl(name: string, prefix: string): string;
+  storageUrl(name: string, prefix: string, resourceType?: ResourceType): string;
   /** Upload API tag calls (no hourly limit), up to 1,000 public_ids a call. */
-  addTag(tag: string, publicIds: readonly string[]): Promise<void>;
-  removeTag(tag: string, publicIds: readonly string[]): Promise<void>;
+  addTag(tag: string, publicIds: readonly string[], resourceType?: ResourceType): Promise<void>;
+  removeTag(tag: string, publicIds: readonly string[], resourceType?: ResourceType): Promise<void>;
   /** One cheap signed call to learn, before any work, whether the key and secret are right. */
   checkCredentials(): Promise<void>;
-  deliveryUrl(publicId: string): string;
+  /** The original's delivery URL (a raw id keeps its extension; image and video ids are served as stored). */
+  deliveryUrl(publicId: string, resourceType?: ResourceType): string;
   close(): void;
 }
 
@@ -137,11 +140,11 @@ function toAsset(r: UploadApiResponse): UploadedAsset {
   return {
     publicId: r.public_id,
     version: r.version,
-    format: r.format,
+    format: r.format ?? '',
     bytes: r.bytes,
     etag: r.etag,
-    width: r.width,
-    height: r.height,
+    width: r.width ?? 0,
+    height: r.height ?? 0,
     secureUrl: r.secure_url,
     existing: r.existing === true,
   };
@@ -186,11 +189,11 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
     return { status: res.status, etag: res.headers.get('etag')?.replace(/^W\//, '').replace(/"/g, '') };
   };
   /** One SDK tag call per 1,000 ids (the API's limit). */
-  const tagCall = async (command: 'add_tag' | 'remove_tag', tag: string, publicIds: readonly string[]): Promise<void> => {
+  const tagCall = async (command: 'add_tag' | 'remove_tag', tag: string, publicIds: readonly string[], resourceType: ResourceType = 'image'): Promise<void> => {
     for (let i = 0; i < publicIds.length; i += 1_000) {
       const ids = publicIds.slice(i, i + 1_000);
       try {
-        await cloudinary.uploader[command](tag, ids, { ...base, resource_type: 'image', timeout: opts.timeoutMs } as never);
+        await cloudinary.uploader[command](tag, ids, { ...base, resource_type: resourceType, timeout: opts.timeoutMs } as never);
       } catch (err) {
         throw fail(err, `${command} ${tag} (${ids.length} assets)`);
       }
@@ -201,7 +204,7 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
     upload(req) {
       const options = {
         ...base,
-        resource_type: 'image' as const,
+        resource_type: req.file.resourceType,
         public_id: req.publicId,
         overwrite: req.replace === true,
         ...(req.replace ? { invalidate: true } : {}),
@@ -230,11 +233,11 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
       });
     },
 
-    async destroy(publicId) {
+    async destroy(publicId, resourceType = 'image') {
       try {
         const r = await cloudinary.uploader.destroy(publicId, {
           ...base,
-          resource_type: 'image',
+          resource_type: resourceType,
           invalidate: true,
           timeout: opts.timeoutMs,
         } as never);
@@ -244,13 +247,13 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
       }
     },
 
-    async lookup(publicIds) {
+    async lookup(publicIds, resourceType = 'image') {
       const found = new Map<string, RemoteAsset>();
       for (let i = 0; i < publicIds.length; i += 100) {
         const ids = publicIds.slice(i, i + 100);
         let r: { resources?: { public_id: string; bytes: number; format: string; version: number }[] };
         try {
-          r = await withTimeout(cloudinary.api.resources_by_ids([...ids], { ...base } as never), opts.timeoutMs);
+          r = await withTimeout(cloudinary.api.resources_by_ids([...ids], { ...base, resource_type: resourceType } as never), opts.timeoutMs);
         } catch (err) {
           throw fail(err, `Admin API look-up of ${ids.length} assets`);
         }
@@ -261,8 +264,8 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
       return found;
     },
 
-    async deliveredEtag(publicId) {
-      const url = `${delivery}/${cfg.cloudName}/image/upload/${publicId.split('/').map(encodeURIComponent).join('/')}`;
+    async deliveredEtag(publicId, resourceType = 'image') {
+      const url = `${delivery}/${cfg.cloudName}/${resourceType}/upload/${publicId.split('/').map(encodeURIComponent).join('/')}`;
       const { status, etag } = await head(url);
       if (status === 404) return undefined;
       if (status < 200 || status >= 300) throw new RetryableError(Reason.retriesExhausted, `HEAD ${publicId}: delivery answered ${status}`);
@@ -271,12 +274,12 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
 
     head,
 
-    storageUrl(name, prefix) {
-      return cloudinary.url(prependPrefix(name, prefix), { ...urlOptions, resource_type: 'image' });
+    storageUrl(name, prefix, resourceType = 'image') {
+      return cloudinary.url(prependPrefix(name, prefix), { ...urlOptions, resource_type: resourceType });
     },
 
-    addTag: (tag, publicIds) => tagCall('add_tag', tag, publicIds),
-    removeTag: (tag, publicIds) => tagCall('remove_tag', tag, publicIds),
+    addTag: (tag, publicIds, resourceType) => tagCall('add_tag', tag, publicIds, resourceType),
+    removeTag: (tag, publicIds, resourceType) => tagCall('remove_tag', tag, publicIds, resourceType),
 
     async checkCredentials() {
       try {
@@ -289,8 +292,8 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
       }
     },
 
-    deliveryUrl(publicId) {
-      return `${delivery}/${cfg.cloudName}/image/upload/${publicId}`;
+    deliveryUrl(publicId, resourceType = 'image') {
+      return `${delivery}/${cfg.cloudName}/${resourceType}/upload/${publicId}`;
     },
 
     close() {

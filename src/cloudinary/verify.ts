@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { RateLimitedError } from '../errors.ts';
-import type { Batch, Ledger, LedgerRecord } from '../ledger/ledger.ts';
+import type { ResourceType } from '../config/sources.ts';
+import { sourceType, type Batch, type Ledger, type LedgerRecord } from '../ledger/ledger.ts';
 import { Outcome, Reason } from '../outcomes.ts';
 import type { RemoteAsset, Uploader } from './uploader.ts';
 
@@ -54,15 +55,21 @@ export async function verifyBatch(
     const page = all.filter((r) => !r.rolledBackAt && r.reason !== Reason.wouldMigrate);
     if (page.length === 0) continue;
 
-    const ids = [...new Set(page.map((r) => r.publicId!).filter(Boolean))];
-    const remote = await lookupWithPatience(deps.uploader, ids, deps.logger);
-    report.adminCalls += 1;
-    const etags = await deliveredEtags(deps.uploader, ids);
+    // Each resource type is its own namespace of ids: one look-up per type present on the page.
+    const key = (r: LedgerRecord) => `${sourceType(batch, r)}:${r.publicId ?? ''}`;
+    const remote = new Map<string, RemoteAsset>();
+    const etags = new Map<string, string | undefined>();
+    for (const type of new Set(page.map((r) => sourceType(batch, r)))) {
+      const ids = [...new Set(page.filter((r) => sourceType(batch, r) === type).map((r) => r.publicId!).filter(Boolean))];
+      for (const [id, a] of await lookupWithPatience(deps.uploader, ids, deps.logger, type)) remote.set(`${type}:${id}`, a);
+      report.adminCalls += 1;
+      for (const [id, e] of await deliveredEtags(deps.uploader, ids, type)) etags.set(`${type}:${id}`, e);
+    }
     const values = await currentValues(deps.db, page, sources);
 
     for (const r of page) {
       report.checked++;
-      const found = checkRecord(r, remote.get(r.publicId ?? ''), etags.get(r.publicId ?? ''), values.get(r.id));
+      const found = checkRecord(r, remote.get(key(r)), etags.get(key(r)), values.get(r.id));
       if (found) report.findings.push({ record: r, ...found });
       else report.ok++;
     }
@@ -90,10 +97,10 @@ function checkRecord(
   return undefined;
 }
 
-export async function lookupWithPatience(uploader: Uploader, ids: string[], logger: Logger): Promise<Map<string, RemoteAsset>> {
+export async function lookupWithPatience(uploader: Uploader, ids: string[], logger: Logger, resourceType: ResourceType = 'image'): Promise<Map<string, RemoteAsset>> {
   for (;;) {
     try {
-      return await uploader.lookup(ids);
+      return await uploader.lookup(ids, resourceType);
     } catch (err) {
       if (!(err instanceof RateLimitedError)) throw err;
       logger.warn({ waitMs: err.retryAfterMs }, 'Admin API rate limit reached; waiting');
@@ -102,13 +109,13 @@ export async function lookupWithPatience(uploader: Uploader, ids: string[], logg
   }
 }
 
-async function deliveredEtags(uploader: Uploader, ids: string[]): Promise<Map<string, string | undefined>> {
+async function deliveredEtags(uploader: Uploader, ids: string[], resourceType: ResourceType): Promise<Map<string, string | undefined>> {
   const out = new Map<string, string | undefined>();
   let next = 0;
   const lane = async () => {
     while (next < ids.length) {
       const id = ids[next++]!;
-      out.set(id, await uploader.deliveredEtag(id));
+      out.set(id, await uploader.deliveredEtag(id, resourceType));
     }
   };
   await Promise.all(Array.from({ length: Math.min(HEADS_IN_FLIGHT, ids.length) }, lane));

@@ -48,6 +48,7 @@ const commonSchema = z.object({
     .optional(),
   UPLOAD_TIMEOUT_MS: positiveInt('UPLOAD_TIMEOUT_MS', 60_000),
   MAX_FILE_BYTES: positiveInt('MAX_FILE_BYTES', 10 * MB),
+  MAX_VIDEO_BYTES: positiveInt('MAX_VIDEO_BYTES', 100 * MB),
   CHUNKED_UPLOAD_ABOVE_BYTES: positiveInt('CHUNKED_UPLOAD_ABOVE_BYTES', 20 * MB),
   UPLOAD_CHUNK_BYTES: positiveInt('UPLOAD_CHUNK_BYTES', 20 * MB),
   JOB_ATTEMPTS: positiveInt('JOB_ATTEMPTS', 8),
@@ -174,6 +175,7 @@ export function loadConfig<S extends Section>(env: Env, needs: readonly S[], cwd
     upload: {
       timeoutMs: c.UPLOAD_TIMEOUT_MS,
       maxFileBytes: c.MAX_FILE_BYTES,
+      maxVideoBytes: c.MAX_VIDEO_BYTES,
       chunkedAboveBytes: c.CHUNKED_UPLOAD_ABOVE_BYTES,
       chunkBytes: c.UPLOAD_CHUNK_BYTES,
       attempts: c.JOB_ATTEMPTS,

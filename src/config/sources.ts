@@ -2,11 +2,34 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 
-/** One image column of one table: every non-empty value in it is a path under MEDIA_ROOT. */
+/**
+ * Which of django-cloudinary-storage's classes serves a file column: MediaCloudinaryStorage (`image`),
+ * RawMediaCloudinaryStorage (`raw`: PDFs, any file) or VideoMediaCloudinaryStorage (`video`, audio too).
+ */
+export type ResourceType = 'image' | 'video' | 'raw';
+export const RESOURCE_TYPES: readonly ResourceType[] = ['image', 'raw', 'video'];
+
+/** `file`: every value is a path under MEDIA_ROOT (a FileField); `text`: HTML, Markdown or JSON with media URLs inside. */
+export type SourceKind = 'file' | 'text';
+
+/**
+ * One column of one table that references media. The defaults (`image`, `file`) are left out rather
+ * than written, so a sources list reads, and is recorded by a batch, as it was before these keys existed.
+ */
 export interface Source {
   table: string;
   column: string;
   pk: string;
+  resourceType?: ResourceType | undefined;
+  kind?: SourceKind | undefined;
+}
+
+export function resourceTypeOf(source: Pick<Source, 'resourceType'>): ResourceType {
+  return source.resourceType ?? 'image';
+}
+
+export function isTextSource(source: Pick<Source, 'kind'>): boolean {
+  return source.kind === 'text';
 }
 
 /** A source checked against the live schema: what we need to write into it safely. */
@@ -21,8 +44,18 @@ const sourceSchema = z
     table: z.string().min(1),
     column: z.string().min(1),
     pk: z.string().min(1).default('id'),
+    resourceType: z.enum(['image', 'raw', 'video']).optional(),
+    kind: z.enum(['file', 'text']).optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => !(s.kind === 'text' && s.resourceType !== undefined), {
+    message: 'a "text" source takes no resourceType: each referenced file gets the type its content has',
+  })
+  .transform(({ resourceType, kind, ...s }) => ({
+    ...s,
+    ...(resourceType && resourceType !== 'image' ? { resourceType } : {}),
+    ...(kind === 'text' ? { kind } : {}),
+  }));
 
 // `discovered` is what `media-migrate discover` adds beside the sources it proposes: ignored here.
 const sourcesFileSchema = z.object({ sources: z.array(sourceSchema).min(1), discovered: z.unknown().optional() }).strict();

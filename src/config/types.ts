@@ -29,6 +29,8 @@ export interface CloudinaryConfig {
 export interface UploadConfig {
   timeoutMs: number;
   maxFileBytes: number;
+  /** Videos have a plan limit of their own (100 MB on the free plan against 10 MB for images). */
+  maxVideoBytes: number;
   /** Files above this go through the SDK's chunked `upload_large` instead of one request. */
   chunkedAboveBytes: number;
   /** Chunk size for chunked uploads (Cloudinary wants at least 5 MB per chunk but the last). */

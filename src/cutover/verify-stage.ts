@@ -1,11 +1,11 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { Batch, Ledger, LedgerRecord } from '../ledger/ledger.ts';
+import { sourceType, type Batch, type Ledger, type LedgerRecord } from '../ledger/ledger.ts';
 import { readMediaFile, type MediaLimits } from '../media/media-file.ts';
 import { Outcome } from '../outcomes.ts';
 import { scanRows } from '../db/scan-rows.ts';
 import { isRemoteUrl } from '../cloudinary/storage-convention.ts';
-import type { Uploader } from '../cloudinary/uploader.ts';
+import type { RemoteAsset, Uploader } from '../cloudinary/uploader.ts';
 import { Problem, lookupWithPatience, type VerifyFinding, type VerifyReport } from '../cloudinary/verify.ts';
 import { deliveryExtension, inPlaceId } from '../cloudinary/in-place-id.ts';
 
@@ -39,17 +39,22 @@ export async function verifyStage(
     const page = await deps.ledger.records.list(batch.id, { outcome: Outcome.staged, afterId: after, limit: PAGE });
     if (page.length === 0) break;
     after = page[page.length - 1]!.id;
-    const ids = [...new Set(page.map((r) => r.publicId!).filter(Boolean))];
-    const remote = await lookupWithPatience(deps.uploader, ids, deps.logger);
-    report.adminCalls += 1;
+    // One look-up per resource type on the page: each type is its own namespace of ids.
+    const remote = new Map<string, RemoteAsset>();
+    for (const type of new Set(page.map((r) => sourceType(batch, r)))) {
+      const ids = [...new Set(page.filter((r) => sourceType(batch, r) === type).map((r) => r.publicId!).filter(Boolean))];
+      for (const [id, a] of await lookupWithPatience(deps.uploader, ids, deps.logger, type)) remote.set(`${type}:${id}`, a);
+      report.adminCalls += 1;
+    }
     const values = await currentValues(deps.db, page, sources);
     const heads = await inLanes(page, async (r) => {
       const value = values.get(r.id);
-      return value ? deps.uploader.head(deps.uploader.storageUrl(value, batch.prefix)) : undefined;
+      return value ? deps.uploader.head(deps.uploader.storageUrl(value, batch.prefix, sourceType(batch, r))) : undefined;
     });
     for (const r of page) {
       report.checked++;
-      const found = await checkStaged(deps, batch, r, remote.get(r.publicId ?? '')?.bytes, remote.get(r.publicId ?? '')?.format, values.get(r.id), heads.get(r.id));
+      const asset = remote.get(`${sourceType(batch, r)}:${r.publicId ?? ''}`);
+      const found = await checkStaged(deps, batch, r, asset?.bytes, asset?.format, values.get(r.id), heads.get(r.id));
       if (found) report.findings.push({ record: r, ...found });
       else report.ok++;
     }
@@ -72,20 +77,22 @@ async function checkStaged(
   if (r.bytes !== undefined && bytes !== r.bytes) {
     return { problem: Problem.bytesMismatch, detail: `asset ${r.publicId} has ${bytes} bytes, the staged file ${r.bytes}` };
   }
-  if (value === undefined || inPlaceId(value, batch.prefix) !== r.publicId) {
+  const type = sourceType(batch, r);
+  if (value === undefined || inPlaceId(value, batch.prefix, type) !== r.publicId) {
     return { problem: Problem.rowChanged, detail: `the row holds ${JSON.stringify(value ?? null)}, which ${r.publicId} does not serve` };
   }
   if (!head || head.status < 200 || head.status >= 300) {
     return { problem: Problem.notServed, detail: `the storage's URL for "${value}" answers ${head?.status ?? 'nothing'}` };
   }
-  const asked = deliveryExtension(value)?.toLowerCase();
+  // A raw URL serves the file as it is; an image's or video's extension may ask for a conversion.
+  const asked = type === 'raw' ? undefined : deliveryExtension(value)?.toLowerCase();
   const sameFormat = asked === undefined || (SAME_FORMAT[asked] ?? asked) === format;
   if (sameFormat && head.etag !== r.etag) {
     return { problem: Problem.etagMismatch, detail: `the storage's URL for "${value}" serves etag ${head.etag ?? 'none'}, the staged file is ${r.etag}` };
   }
   let file;
   try {
-    file = await readMediaFile(deps.mediaRoot, value, deps.limits);
+    file = await readMediaFile(deps.mediaRoot, value, deps.limits, type);
   } catch (err) {
     return { problem: Problem.fileChanged, detail: `MEDIA_ROOT/${value}: ${(err as Error).message}` };
   }

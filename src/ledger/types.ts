@@ -1,4 +1,4 @@
-import type { CheckedSource } from '../config/sources.ts';
+import { resourceTypeOf, type CheckedSource, type ResourceType } from '../config/sources.ts';
 import type { BatchScope } from '../config/scope.ts';
 import type { Counts, FinalOutcome, Outcome, Reason } from '../outcomes.ts';
 
@@ -112,3 +112,9 @@ export interface LatencyBuckets {
   sumMs: number;
 }
 
+
+/** The resource type of a record's column, as its batch recorded the sources (image for one it no longer lists). */
+export function sourceType(batch: Pick<Batch, 'sources'>, ref: { table: string; column: string }): ResourceType {
+  const source = batch.sources.find((s) => s.table === ref.table && s.column === ref.column);
+  return source ? resourceTypeOf(source) : 'image';
+}

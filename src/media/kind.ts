@@ -1,6 +1,6 @@
 /**
  * Which Cloudinary resource type a file is, from its first bytes or its name. Pure and standalone:
- * the pipeline and the emulator both use it, so it imports nothing from the project.
+ * the pipeline and the emulator both use it, so it imports nothing from the project but a type.
  *
  * Format names are Cloudinary's own spelling (the `Format` constants of @cloudinary/url-gen:
  * 3g2 3gp avi flv m2ts mkv mov mp4 mpeg mts mxf ogv ts webm wmv; audio aac aiff amr flac m4a mp3
@@ -8,7 +8,9 @@
  * type, not raw"), so audio containers count as video here.
  */
 
-export type ResourceType = 'image' | 'video' | 'raw';
+import type { ResourceType } from '../config/sources.ts';
+
+export type { ResourceType };
 
 /** How many leading bytes detectVideoFormat looks at; callers need read no more. */
 export const SNIFF_BYTES = 1024;

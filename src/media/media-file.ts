@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { open, realpath } from 'node:fs/promises';
-import { isAbsolute, join, sep } from 'node:path';
+import { isAbsolute, join, posix, sep } from 'node:path';
 import { PermanentError } from '../errors.ts';
+import type { ResourceType } from '../config/sources.ts';
 import { Reason } from '../outcomes.ts';
+import { detectVideoFormat } from './kind.ts';
 
 /** A file under MEDIA_ROOT that passed every check and may be uploaded. */
 export interface MediaFile {
@@ -12,14 +14,20 @@ export interface MediaFile {
   path: string;
   size: number;
   md5: string;
-  /** Format by magic bytes, in Cloudinary's spelling (jpg, png, gif, webp...). */
+  /**
+   * Format in Cloudinary's spelling: by magic bytes for an image or a video (jpg, png, mp4, webm...),
+   * the name's extension for a raw file ('' when it has none).
+   */
   format: string;
+  resourceType: ResourceType;
   /** The bytes, when small enough to keep: then exactly what was hashed is what gets uploaded. */
   data: Buffer | undefined;
 }
 
 export interface MediaLimits {
   maxFileBytes: number;
+  /** For a video column's files, when set (MAX_VIDEO_BYTES); else maxFileBytes. */
+  maxVideoBytes?: number | undefined;
   /** Above this the bytes are not kept in memory; the upload streams the file from disk. */
   keepInMemoryUpToBytes: number;
 }
@@ -81,23 +89,40 @@ export function detectImageFormat(head: Buffer): string | undefined {
 }
 
 /**
- * Opens the file once (through its real path, so a symlink swapped in afterwards cannot redirect us),
- * checks size and magic bytes, and hashes it. Returns undefined when the file is not there.
+ * What the content must be for the column's storage class: an image (MediaCloudinaryStorage), a video
+ * or audio container (VideoMediaCloudinaryStorage: Cloudinary refuses anything else as a video), or
+ * anything non-empty (RawMediaCloudinaryStorage). Returns the format, or throws naming the file.
  */
-export async function readMediaFile(mediaRoot: string, value: string, limits: MediaLimits): Promise<MediaFile | undefined> {
+export function checkContent(name: string, head: Buffer, resourceType: ResourceType): string {
+  if (resourceType === 'raw') return posix.extname(name).slice(1);
+  if (resourceType === 'video') {
+    const video = detectVideoFormat(head);
+    if (!video) throw new PermanentError(Reason.notAVideo, `"${name}" is not a video (unrecognised content; the column's resourceType is video)`);
+    return video;
+  }
+  const image = detectImageFormat(head);
+  if (!image) throw new PermanentError(Reason.notAnImage, `"${name}" is not an image (unrecognised content)`);
+  return image;
+}
+
+/**
+ * Opens the file once (through its real path, so a symlink swapped in afterwards cannot redirect us),
+ * checks size and content for the column's resource type, and hashes it. Returns undefined when the
+ * file is not there.
+ */
+export async function readMediaFile(mediaRoot: string, value: string, limits: MediaLimits, resourceType: ResourceType = 'image'): Promise<MediaFile | undefined> {
   const path = await resolveInside(mediaRoot, value);
   if (path === undefined) return undefined;
   const name = normaliseName(value);
   const fh = await open(path, 'r');
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new PermanentError(Reason.notAnImage, `"${name}" is not a regular file`);
+    if (!st.isFile()) throw new PermanentError(resourceType === 'image' ? Reason.notAnImage : Reason.emptyFile, `"${name}" is not a regular file`);
     if (st.size === 0) throw new PermanentError(Reason.emptyFile, `"${name}" is empty (0 bytes)`);
-    if (st.size > limits.maxFileBytes) {
-      throw new PermanentError(
-        Reason.tooLarge,
-        `"${name}" is ${st.size} bytes, over the ${limits.maxFileBytes}-byte limit (MAX_FILE_BYTES)`,
-      );
+    const video = resourceType === 'video' && limits.maxVideoBytes !== undefined;
+    const max = video ? limits.maxVideoBytes! : limits.maxFileBytes;
+    if (st.size > max) {
+      throw new PermanentError(Reason.tooLarge, `"${name}" is ${st.size} bytes, over the ${max}-byte limit (${video ? 'MAX_VIDEO_BYTES' : 'MAX_FILE_BYTES'})`);
     }
     const keep = st.size <= limits.keepInMemoryUpToBytes;
     const hash = createHash('md5');
@@ -119,10 +144,9 @@ export async function readMediaFile(mediaRoot: string, value: string, limits: Me
         pos += bytesRead;
       }
     }
-    const format = detectImageFormat(head);
-    if (!format) throw new PermanentError(Reason.notAnImage, `"${name}" is not an image (unrecognised content)`);
+    const format = checkContent(name, head, resourceType);
     const size = data ? data.length : st.size;
-    return { name, path, size, md5: hash.digest('hex'), format, data };
+    return { name, path, size, md5: hash.digest('hex'), format, resourceType, data };
   } finally {
     await fh.close();
   }

@@ -9,7 +9,7 @@ import { takeFingerprint } from './media-guard.ts';
 import { readRecordList, summarizeRecordList } from '../config/record-list.ts';
 import { refillWindow, type WindowDeps } from './queue-window.ts';
 import { inPlaceId } from '../cloudinary/in-place-id.ts';
-import type { Source } from '../config/sources.ts';
+import { resourceTypeOf, type Source } from '../config/sources.ts';
 import { isRemoteUrl } from '../cloudinary/storage-convention.ts';
 
 export interface EnqueueDeps {
@@ -146,7 +146,7 @@ async function recordBatch(deps: EnqueueDeps, batch: Batch, pageSize: number): P
 /** One page of a source's rows as the batch's pending records (with claims, or in stage order). */
 async function recordRows(ledger: Ledger, batch: Batch, source: Source, rows: { pk: unknown; value: string | undefined }[]): Promise<void> {
   if (batch.kind === 'stage') {
-    await ledger.records.addPendingClaims(batch.id, source, claims(batch, rows));
+    await ledger.records.addPendingClaims(batch.id, source, claims(batch, source, rows));
     return;
   }
   const { first, last } = await splitByStage(ledger, batch, source, rows);
@@ -164,7 +164,7 @@ async function recordRows(ledger: Ledger, batch: Batch, source: Source, rows: { 
 async function recordOutsideClaims(deps: EnqueueDeps, batch: Batch, sources: readonly Source[], pageSize: number): Promise<void> {
   for (const source of sources) {
     for await (const rows of scanRows(deps.db, source, pageSize, true)) {
-      const mine = claims(batch, rows).filter((c): c is typeof c & { publicId: string; value: string } => c.publicId !== null);
+      const mine = claims(batch, source, rows).filter((c): c is typeof c & { publicId: string; value: string } => c.publicId !== null);
       const inBatch = await deps.ledger.cutover.claimsOf(batch.id, mine.map((c) => c.publicId));
       const outside = mine.filter((c) => {
         const holders = inBatch.get(c.publicId);
@@ -251,10 +251,10 @@ function windowDeps(deps: EnqueueDeps): WindowDeps {
 }
 
 /** Each row's value and the in-place id it claims, for a stage batch's collision checks. */
-function claims(batch: Batch, rows: { pk: unknown; value: string | undefined }[]) {
+function claims(batch: Batch, source: Source, rows: { pk: unknown; value: string | undefined }[]) {
   return rows.map((r) => {
     const path = r.value !== undefined && r.value.trim() !== '' && !isRemoteUrl(r.value);
-    return { pk: String(r.pk), value: r.value ?? null, publicId: path ? inPlaceId(r.value!, batch.prefix) : null };
+    return { pk: String(r.pk), value: r.value ?? null, publicId: path ? inPlaceId(r.value!, batch.prefix, resourceTypeOf(source)) : null };
   });
 }
 

@@ -74,6 +74,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
   let haltMessage: string | undefined;
   const limits: MediaLimits = {
     maxFileBytes: deps.upload.maxFileBytes,
+    maxVideoBytes: deps.upload.maxVideoBytes,
     keepInMemoryUpToBytes: deps.upload.chunkedAboveBytes,
   };
 

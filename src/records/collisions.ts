@@ -1,5 +1,6 @@
 import { PermanentError } from '../errors.ts';
 import type { Batch, InPlaceClaim, LedgerRecord } from '../ledger/ledger.ts';
+import type { ResourceType } from '../config/sources.ts';
 import { readMediaFile } from '../media/media-file.ts';
 import { recordLabel, type RecordHelpers } from './record-steps.ts';
 
@@ -37,7 +38,8 @@ export async function findCollision(h: RecordHelpers, batch: Batch, me: LedgerRe
 
 async function md5Of(h: RecordHelpers, value: string): Promise<string | undefined> {
   try {
-    return (await readMediaFile(h.mediaRoot, value, { ...h.limits, keepInMemoryUpToBytes: 0 }))?.md5;
+    // Only the bytes matter here: read as raw, whatever the column's type, so no content check refuses it.
+    return (await readMediaFile(h.mediaRoot, value, { ...h.limits, keepInMemoryUpToBytes: 0 }, 'raw'))?.md5;
   } catch (err) {
     if (err instanceof PermanentError) return undefined;
     throw err;
@@ -54,11 +56,11 @@ export function collisionDetail(publicId: string, other: InPlaceClaim): string {
  * no row has been rewritten to it; someone else's asset is never touched. A failure is thrown: the
  * job retries.
  */
-export async function removeIfOurs(h: RecordHelpers, publicId: string): Promise<boolean> {
-  const delivered = await h.uploader.deliveredEtag(publicId);
+export async function removeIfOurs(h: RecordHelpers, publicId: string, resourceType: ResourceType = 'image'): Promise<boolean> {
+  const delivered = await h.uploader.deliveredEtag(publicId, resourceType);
   if (delivered === undefined || !(await h.ledger.cutover.placedByUs(publicId, delivered))) return false;
   if (await h.ledger.cutover.isRewrittenTo(publicId)) return false;
-  const removed = await h.uploader.destroy(publicId);
+  const removed = await h.uploader.destroy(publicId, resourceType);
   if (removed) h.logger.info({ publicId }, 'removed a staged asset that must not serve its rows');
   return removed;
 }

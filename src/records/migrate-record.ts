@@ -7,6 +7,7 @@ import { Outcome, Reason } from '../outcomes.ts';
 import { discardUnwanted, openRecord, readFileOrFinish, resultOf, type OpenRecord, type RecordHelpers, type RecordResult, type RecordTask } from './record-steps.ts';
 import { predictedUrlLength, publicIdFor } from '../cloudinary/storage-convention.ts';
 import type { UploadedAsset } from '../cloudinary/uploader.ts';
+import { resourceTypeOf, type ResourceType } from '../config/sources.ts';
 
 export { recordLabel, type RecordHelpers, type RecordResult, type RecordTask } from './record-steps.ts';
 
@@ -32,8 +33,9 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
   const staged = await stagedAsset(task, h, open, file);
   if (staged) return rewriteInPlace(task, h, open, file, staged);
 
-  const publicId = publicIdFor(file.name, file.md5, batch.prefix);
-  const tooLong = checkLength(task, publicId, file.format, h.cloudName);
+  const type = file.resourceType;
+  const publicId = publicIdFor(file.name, file.md5, batch.prefix, type);
+  const tooLong = checkLength(task, publicId, file.format, h.cloudName, type);
   if (tooLong) return finish({ outcome: Outcome.failed, reason: Reason.tooLong, detail: tooLong, oldValue: value, publicId });
 
   if (batch.dryRun) {
@@ -73,13 +75,13 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
       });
     }
     // Our own upload arrived damaged: remove it so the retry uploads afresh instead of meeting it.
-    await h.uploader.destroy(publicId);
+    await h.uploader.destroy(publicId, type);
     throw new RetryableError(Reason.etagMismatch, `uploaded bytes do not match the file (etag ${asset.etag} vs ${file.md5})`);
   }
 
   const newValue = batch.store === 'url' ? asset.secureUrl : asset.publicId;
   if (task.source.maxLength !== undefined && newValue.length > task.source.maxLength) {
-    await discardUnwanted(h, publicId, rec.id);
+    await discardUnwanted(h, publicId, rec.id, type);
     return finish({
       outcome: Outcome.failed,
       reason: Reason.tooLong,
@@ -91,7 +93,7 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
   const uploadMs = performance.now() - uploadStarted;
   const reason = asset.existing ? Reason.reused : Reason.uploaded;
   const result = await writeRowAndLedger(task, h, rec, { oldValue: value, newValue, asset, reason, uploadMs });
-  if (result.reason === Reason.changed) await discardUnwanted(h, publicId, rec.id);
+  if (result.reason === Reason.changed) await discardUnwanted(h, publicId, rec.id, type);
   return result;
 }
 
@@ -105,13 +107,13 @@ async function stagedAsset(task: RecordTask, h: RecordHelpers, open: OpenRecord,
   // A URL in the row is not what the storage class holds; a dry run only says what would happen.
   if (batch.stageBatchId === undefined || batch.store !== 'public_id') return undefined;
   const staged = await h.ledger.cutover.stagedRecord(batch.stageBatchId, ref);
-  if (!staged || staged.oldValue !== open.value || staged.publicId !== inPlaceId(open.value, batch.prefix)) return undefined;
+  if (!staged || staged.oldValue !== open.value || staged.publicId !== inPlaceId(open.value, batch.prefix, resourceTypeOf(task.source))) return undefined;
   if (staged.etag !== file.md5) {
     h.logger.info({ publicId: staged.publicId }, 'the file changed since it was staged; uploading it afresh');
     return undefined;
   }
   if (batch.dryRun) return staged;
-  const delivered = await h.uploader.deliveredEtag(staged.publicId);
+  const delivered = await h.uploader.deliveredEtag(staged.publicId, file.resourceType);
   if (delivered !== file.md5) {
     h.logger.warn({ publicId: staged.publicId, delivered: delivered ?? null }, 'the staged asset no longer serves this file; uploading it afresh');
     return undefined;
@@ -148,13 +150,13 @@ async function rewriteInPlace(task: RecordTask, h: RecordHelpers, open: OpenReco
   return writeRowAndLedger(task, h, open.rec, { oldValue: open.value, newValue: publicId, asset, reason: Reason.inPlace });
 }
 
-function checkLength(task: RecordTask, publicId: string, format: string, cloudName: string): string | undefined {
+function checkLength(task: RecordTask, publicId: string, format: string, cloudName: string, type: ResourceType): string | undefined {
   if (publicId.length > MAX_PUBLIC_ID) {
     return `public_id ${publicId} is ${publicId.length} characters; Cloudinary allows ${MAX_PUBLIC_ID}`;
   }
   const max = task.source.maxLength;
   if (max === undefined) return undefined;
-  const len = task.batch.store === 'url' ? predictedUrlLength(publicId, format, cloudName) : publicId.length;
+  const len = task.batch.store === 'url' ? predictedUrlLength(publicId, format, cloudName, undefined, type) : publicId.length;
   if (len <= max) return undefined;
   return `the new value would be ${len} characters; column ${task.source.column} holds ${max} (value "${publicId}")`;
 }
@@ -208,7 +210,7 @@ async function writeRowAndLedger(task: RecordTask, h: RecordHelpers, rec: Ledger
     return { outcome: Outcome.skipped, reason: Reason.changed, publicId: w.asset.publicId };
   });
   if (result.outcome === Outcome.migrated && tagged === false) {
-    h.tagger?.add(rec.id, w.asset.publicId, batch.tag);
+    h.tagger?.add(rec.id, w.asset.publicId, batch.tag, resourceTypeOf(source));
   }
   return result;
 }

@@ -6,7 +6,7 @@ import { PermanentError } from '../errors.ts';
 import type { Batch, Finish, Ledger, LedgerRecord, RecordRef } from '../ledger/ledger.ts';
 import { readMediaFile, type MediaFile, type MediaLimits } from '../media/media-file.ts';
 import { Outcome, Reason, type FinalOutcome } from '../outcomes.ts';
-import type { CheckedSource } from '../config/sources.ts';
+import { resourceTypeOf, type CheckedSource, type ResourceType } from '../config/sources.ts';
 import { isRemoteUrl, isStoragePublicId } from '../cloudinary/storage-convention.ts';
 import type { Uploader } from '../cloudinary/uploader.ts';
 
@@ -94,9 +94,11 @@ export async function openRecord(task: RecordTask, h: RecordHelpers): Promise<Op
   const value = row.value;
   if (value === undefined || value.trim() === '') return end({ outcome: Outcome.skipped, reason: Reason.empty, oldValue: value });
   if (isRemoteUrl(value)) return end({ outcome: Outcome.skipped, reason: Reason.remoteUrl, oldValue: value });
-  // Only an extension-less value can be one we wrote (public_ids have none; URLs were handled above),
-  // so the common case, a file name, costs no query here.
-  if (posix.extname(value) === '' && (await h.ledger.records.holdsOurValue(ref, value))) {
+  // Only an extension-less value can be one we wrote (image and video public_ids have none; URLs were
+  // handled above), so the common case, a file name, costs no query here. A raw public_id keeps its
+  // extension but starts with PREFIX, which a Django file name does not.
+  const maybeOurs = resourceTypeOf(source) === 'raw' ? value.startsWith(task.batch.prefix) : posix.extname(value) === '';
+  if (maybeOurs && (await h.ledger.records.holdsOurValue(ref, value))) {
     return end({ outcome: Outcome.skipped, reason: Reason.alreadyMigrated, oldValue: value, newValue: value });
   }
   return { open: { rec, value, finish } };
@@ -116,7 +118,7 @@ export async function readFileOrFinish(
   const { value, finish } = open;
   let file: MediaFile | undefined;
   try {
-    file = await readMediaFile(h.mediaRoot, value, h.limits);
+    file = await readMediaFile(h.mediaRoot, value, h.limits, resourceTypeOf(task.source));
   } catch (err) {
     if (err instanceof PermanentError) {
       return { ended: await finish({ ...extra, outcome: Outcome.failed, reason: err.reason, detail: err.message, oldValue: value }) };
@@ -124,7 +126,7 @@ export async function readFileOrFinish(
     throw err;
   }
   if (file) return { file };
-  if (isStoragePublicId(value, task.batch.prefix)) {
+  if (isStoragePublicId(value, task.batch.prefix, resourceTypeOf(task.source))) {
     return { ended: await finish({ outcome: Outcome.skipped, reason: Reason.cloudinaryId, oldValue: value, detail: 'already a Cloudinary public_id' }) };
   }
   return { ended: await finish({ ...extra, outcome: Outcome.missing, reason: Reason.notFound, oldValue: value, detail: `no file at MEDIA_ROOT/${value}` }) };
@@ -144,10 +146,10 @@ async function readRecord(ledger: Ledger, ref: RecordRef, source: CheckedSource)
 }
 
 /** Deletes an asset we uploaded only if no row points at it and no other record is working towards it. */
-export async function discardUnwanted(h: RecordHelpers, publicId: string, recordId: number): Promise<void> {
+export async function discardUnwanted(h: RecordHelpers, publicId: string, recordId: number, resourceType: ResourceType = 'image'): Promise<void> {
   if (await h.ledger.records.isPublicIdWanted(publicId, recordId)) return;
   try {
-    await h.uploader.destroy(publicId);
+    await h.uploader.destroy(publicId, resourceType);
     h.logger.info({ publicId }, 'removed an asset no row points at');
   } catch (err) {
     // Not fatal for the record: `verify` reports assets no row points at.

@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import { inPlaceId } from '../cloudinary/in-place-id.ts';
 import { whereExactly } from '../db/connect.ts';
 import type { Logger } from 'pino';
-import type { Batch, Ledger, LedgerRecord } from '../ledger/ledger.ts';
+import { sourceType, type Batch, type Ledger, type LedgerRecord } from '../ledger/ledger.ts';
+import type { ResourceType } from '../config/sources.ts';
 import { Outcome, Reason } from '../outcomes.ts';
 import type { Uploader } from '../cloudinary/uploader.ts';
 
@@ -57,8 +58,10 @@ export async function rollbackBatch(deps: RollbackDeps, batch: Batch): Promise<R
 async function restoreRows(deps: RollbackDeps, batch: Batch, result: RollbackResult): Promise<void> {
   const { db, ledger } = deps;
   const source = new Map(batch.sources.map((s) => [`${s.table}.${s.column}`, s]));
-  const assets = new Set<string>();
-  const untag = new Set<string>();
+  // Keyed by resource type and id: each type is its own namespace of ids.
+  const assets = new Map<string, { id: string; type: ResourceType }>();
+  const untag = new Map<string, { id: string; type: ResourceType }>();
+  const asset = (r: LedgerRecord) => ({ id: r.publicId!, type: sourceType(batch, r) });
   let after = 0;
   for (;;) {
     const page = await ledger.records.list(batch.id, { outcome: Outcome.migrated, afterId: after, limit: 500 });
@@ -66,7 +69,7 @@ async function restoreRows(deps: RollbackDeps, batch: Batch, result: RollbackRes
     after = page[page.length - 1]!.id;
     for (const r of page) {
       // An in-place asset belongs to its stage batch, which still needs it: never the rewrite's to delete.
-      if (r.publicId && r.reason !== Reason.wouldMigrate && r.reason !== Reason.inPlace) assets.add(r.publicId);
+      if (r.publicId && r.reason !== Reason.wouldMigrate && r.reason !== Reason.inPlace) assets.set(`${sourceType(batch, r)}:${r.publicId}`, asset(r));
       if (r.rolledBackAt || batch.dryRun || r.newValue === undefined) continue;
       const s = source.get(`${r.table}.${r.column}`);
       if (!s) continue;
@@ -82,23 +85,25 @@ async function restoreRows(deps: RollbackDeps, batch: Batch, result: RollbackRes
         continue;
       }
       result.restored++;
-      if (r.reason === Reason.inPlace && r.publicId) untag.add(r.publicId);
+      if (r.reason === Reason.inPlace && r.publicId) untag.set(`${sourceType(batch, r)}:${r.publicId}`, asset(r));
     }
   }
   await ledger.batches.markRolledBack(batch.id);
   if (deps.uploader && untag.size > 0) {
-    const still = [];
-    for (const id of untag) if (!(await ledger.cutover.isRewrittenTo(id))) still.push(id);
-    await deps.uploader.removeTag(batch.tag, still);
-    result.untagged = still.length;
+    for (const type of new Set([...untag.values()].map((a) => a.type))) {
+      const still = [];
+      for (const a of untag.values()) if (a.type === type && !(await ledger.cutover.isRewrittenTo(a.id))) still.push(a.id);
+      await deps.uploader.removeTag(batch.tag, still, type);
+      result.untagged += still.length;
+    }
   }
   if (deps.deleteAssets && deps.uploader && !batch.dryRun) {
-    for (const publicId of assets) {
-      if (await ledger.records.isPublicIdWanted(publicId)) {
+    for (const { id, type } of assets.values()) {
+      if (await ledger.records.isPublicIdWanted(id)) {
         result.keptAssets++;
         continue;
       }
-      if (await deps.uploader.destroy(publicId)) result.deletedAssets++;
+      if (await deps.uploader.destroy(id, type)) result.deletedAssets++;
     }
   }
 }
@@ -114,11 +119,12 @@ async function deleteStagedAssets(deps: RollbackDeps, uploader: Uploader, batch:
       result.keptAssets++;
       continue;
     }
-    if (await uploader.destroy(id)) result.deletedAssets++;
+    const type = sourceType(batch, r);
+    if (await uploader.destroy(id, type)) result.deletedAssets++;
     const s = source.get(`${r.table}.${r.column}`);
     if (!s) continue;
     const row = (await db(s.table).where(s.pk, r.pk).first(s.column)) as Record<string, unknown> | undefined;
     const value = row?.[s.column];
-    if (typeof value === 'string' && value !== '' && inPlaceId(value, batch.prefix) === id) result.rowsServedByDeleted++;
+    if (typeof value === 'string' && value !== '' && inPlaceId(value, batch.prefix, type) === id) result.rowsServedByDeleted++;
   }
 }

@@ -4,6 +4,7 @@ import { Outcome, Reason } from '../outcomes.ts';
 import { openRecord, readFileOrFinish, type OpenRecord, type RecordHelpers, type RecordResult, type RecordTask } from './record-steps.ts';
 import { collisionDetail, findCollision, removeIfOurs } from './collisions.ts';
 import { inPlaceId, inPlaceProblem } from '../cloudinary/in-place-id.ts';
+import { resourceTypeOf } from '../config/sources.ts';
 
 /**
  * One record's story in a stage batch: the same checks as `migrate` (row, value, path, file), then
@@ -18,14 +19,15 @@ export async function stageRecord(task: RecordTask, h: RecordHelpers): Promise<R
   if ('ended' in opened) return opened.ended;
   const { open } = opened;
   const { value, finish } = open;
-  const publicId = inPlaceId(value, batch.prefix);
+  const type = resourceTypeOf(task.source);
+  const publicId = inPlaceId(value, batch.prefix, type);
   // The id rides on every outcome from here, so a record whose file is missing still counts when
   // another value claims the same id.
   const read = await readFileOrFinish(task, h, open, { publicId });
   if ('ended' in read) return read.ended;
   const { file } = read;
 
-  const problem = inPlaceProblem(value, batch.prefix);
+  const problem = inPlaceProblem(value, batch.prefix, type);
   if (problem) {
     return finish({ outcome: Outcome.notInPlace, reason: problem.reason, detail: problem.detail, oldValue: value, publicId, etag: file.md5, bytes: file.size });
   }
@@ -34,7 +36,7 @@ export async function stageRecord(task: RecordTask, h: RecordHelpers): Promise<R
   const other = await findCollision(h, batch, open.rec, value, publicId, file.md5);
   if (other) {
     // An earlier stage may have placed one of them there before the other value existed.
-    await removeIfOurs(h, publicId);
+    await removeIfOurs(h, publicId, type);
     return finish({ outcome: Outcome.notInPlace, reason: Reason.collision, detail: collisionDetail(publicId, other), oldValue: value, publicId, etag: file.md5, bytes: file.size });
   }
 
@@ -73,7 +75,7 @@ async function place(h: RecordHelpers, open: OpenRecord, publicId: string, file:
       detail: `an asset ${publicId} already exists with other bytes (etag ${etag}); it is not ours to replace`,
     }),
   });
-  const delivered = await h.uploader.deliveredEtag(publicId);
+  const delivered = await h.uploader.deliveredEtag(publicId, file.resourceType);
   if (delivered === file.md5) return { reason: Reason.existing };
   const ours = delivered !== undefined && (await h.ledger.cutover.placedByUs(publicId, delivered));
   if (delivered !== undefined && !ours) {
@@ -99,6 +101,6 @@ async function place(h: RecordHelpers, open: OpenRecord, publicId: string, file:
     return occupied(asset.etag);
   }
   // Our own upload arrived damaged: remove it so the retry uploads afresh instead of meeting it.
-  await h.uploader.destroy(publicId);
+  await h.uploader.destroy(publicId, file.resourceType);
   throw new RetryableError(Reason.etagMismatch, `uploaded bytes do not match the file (etag ${asset.etag} vs ${file.md5})`);
 }
