@@ -15,6 +15,7 @@ const CORE = [
   'test/media-guard.test.ts',
   'test/from-file.test.ts',
   'test/file-types.test.ts',
+  'test/text-sources.test.ts',
   // The dashboard's own queries (counts, search, start, the cutover lists) run on every database too.
   'test/dashboard-operator.test.ts',
   'test/dashboard-cutover.test.ts',

@@ -65,7 +65,11 @@ export async function rollbackCommand(opts: RollbackOptions, io: CommandIO): Pro
     }
     if (r.cancelled) println(io.stdout, `Cancelled ${r.cancelled} records that were still pending.`);
     if (opts.deleteAssets) println(io.stdout, `Deleted ${r.deletedAssets} assets from Cloudinary; kept ${r.keptAssets} still needed by other batches.`);
-    for (const x of r.left) println(io.stdout, `  left ${recordLabel(x)}: it no longer holds ${x.newValue}`);
+    for (const x of r.left) {
+      // A text row's value is a whole page: name the row, not what it held.
+      const held = (x.newValue ?? '').length > 120 || (x.newValue ?? '').includes('\n') ? 'the text the batch wrote' : x.newValue;
+      println(io.stdout, `  left ${recordLabel(x)}: it no longer holds ${held}`);
+    }
     return 0;
   } finally {
     await res.close();

@@ -3,7 +3,7 @@ import { loadConfig, type Config, type Section } from '../config/config.ts';
 import type { BatchKind, BatchSpec } from '../ledger/ledger.ts';
 import type { Logger } from '../logger.ts';
 import { Resources } from '../resources.ts';
-import { defaultSources, loadSourcesFile } from '../config/sources.ts';
+import { defaultSources, isTextSource, loadSourcesFile, type CheckedSource, type Source } from '../config/sources.ts';
 import { checkSources } from '../db/check-sources.ts';
 import { STORE_MODES, type StoreMode } from '../ledger/ledger.ts';
 import { ExitError } from '../errors.ts';
@@ -25,6 +25,24 @@ export function parseStore(value: string | undefined): StoreMode {
   return v;
 }
 
+/**
+ * A stage batch places FileField files at their in-place ids; media inside text has no such place (its
+ * URLs keep serving from MEDIA_ROOT until migrate rewrites them), so stage leaves text sources out.
+ */
+export function forKind<S extends Source>(kind: BatchKind, sources: readonly S[]): S[] {
+  if (kind !== 'stage') return [...sources];
+  const files = sources.filter((s) => !isTextSource(s));
+  if (files.length === 0) {
+    throw new ExitError(2, 'stage: every source is a "text" source; stage places FileField files only (migrate rewrites media inside text)');
+  }
+  return files;
+}
+
+/** Text sources carry the batch's MEDIA_URL and MEDIA_ORIGINS, so every worker reads their URLs alike. */
+export function withReferenceSettings(sources: CheckedSource[], storage: { mediaUrl: string; mediaOrigins: string[] }): CheckedSource[] {
+  return sources.map((s) => (isTextSource(s) ? { ...s, references: { mediaUrl: storage.mediaUrl, mediaOrigins: storage.mediaOrigins } } : s));
+}
+
 /** Sources from --sources FILE, or the seed app's three models; checked against the live schema. */
 export async function batchSpec(
   db: Knex,
@@ -43,9 +61,9 @@ export async function batchSpec(
   const kind = opts.kind ?? 'migrate';
   return {
     kind,
-    sources: await checkSources(db, applyOnly(sources, scope.only)),
+    sources: withReferenceSettings(await checkSources(db, forKind(kind, applyOnly(sources, scope.only))), config.storage),
     // A scoped stage batch looks through every source for values claiming its in-place ids.
-    ...(kind === 'stage' && isScoped(scope) ? { claimSources: await checkSources(db, sources) } : {}),
+    ...(kind === 'stage' && isScoped(scope) ? { claimSources: await checkSources(db, forKind(kind, sources)) } : {}),
     scope,
     store: parseStore(opts.store),
     dryRun: Boolean(opts.dryRun),

@@ -71,6 +71,11 @@ export interface Uploader {
   checkCredentials(): Promise<void>;
   /** The original's delivery URL (a raw id keeps its extension; image and video ids are served as stored). */
   deliveryUrl(publicId: string, resourceType?: ResourceType): string;
+  /**
+   * The https delivery URL of an asset as the SDK builds it (what Cloudinary answers as `secure_url`,
+   * `v1` for the version, which delivery ignores): for an asset whose upload answer we do not hold.
+   */
+  secureUrl(publicId: string, resourceType: ResourceType, format: string): string;
   close(): void;
 }
 
@@ -290,6 +295,15 @@ export function createCloudinaryUploader(cfg: CloudinaryConfig, opts: Cloudinary
         if (e instanceof RateLimitedError) return; // the key worked; the Admin API is just busy
         throw e;
       }
+    },
+
+    secureUrl(publicId, resourceType, format) {
+      return cloudinary.url(publicId, {
+        ...urlOptions,
+        resource_type: resourceType,
+        version: 1,
+        ...(resourceType === 'raw' || format === '' ? {} : { format }),
+      });
     },
 
     deliveryUrl(publicId, resourceType = 'image') {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { RateLimitedError } from '../errors.ts';
-import type { ResourceType } from '../config/sources.ts';
+import { isTextSource, type ResourceType } from '../config/sources.ts';
 import { sourceType, type Batch, type Ledger, type LedgerRecord } from '../ledger/ledger.ts';
 import { Outcome, Reason } from '../outcomes.ts';
 import type { RemoteAsset, Uploader } from './uploader.ts';
@@ -52,7 +52,16 @@ export async function verifyBatch(
     if (all.length === 0) break;
     after = all[all.length - 1]!.id;
     // Rolled-back rows no longer point at their asset by design; a dry run never uploaded.
-    const page = all.filter((r) => !r.rolledBackAt && r.reason !== Reason.wouldMigrate);
+    const live = all.filter((r) => !r.rolledBackAt && r.reason !== Reason.wouldMigrate);
+    const isText = (r: LedgerRecord) => isTextSource(sources.get(`${r.table}.${r.column}`) ?? {});
+    const textValues = await currentValues(deps.db, live.filter(isText), sources);
+    for (const r of live.filter(isText)) {
+      report.checked++;
+      const found = await checkText(deps.uploader, r, textValues.get(r.id));
+      if (found) report.findings.push({ record: r, ...found });
+      else report.ok++;
+    }
+    const page = live.filter((r) => !isText(r));
     if (page.length === 0) continue;
 
     // Each resource type is its own namespace of ids: one look-up per type present on the page.
@@ -93,6 +102,24 @@ function checkRecord(
   }
   if (value !== r.newValue) {
     return { problem: Problem.rowChanged, detail: `the row holds ${JSON.stringify(value ?? null)}, not ${r.newValue}` };
+  }
+  return undefined;
+}
+
+/**
+ * A text record: the row still holds the text the batch wrote, and each reference it rewrote serves
+ * the MD5 its file had (a HEAD on the delivery URL, no rate limit).
+ */
+async function checkText(uploader: Uploader, r: LedgerRecord, value: string | null | undefined): Promise<{ problem: Problem; detail: string } | undefined> {
+  if (r.newValue !== undefined && value !== r.newValue) return { problem: Problem.rowChanged, detail: 'the row no longer holds the text the batch wrote' };
+  const refs = (r.refs ? JSON.parse(r.refs) : []) as { name: string; state: string; url?: string; etag?: string }[];
+  for (const ref of refs) {
+    if (ref.state !== 'rewritten' || !ref.url) continue;
+    const { status, etag } = await uploader.head(ref.url);
+    if (status === 404) return { problem: Problem.assetMissing, detail: `${ref.url} (for "${ref.name}") answers 404` };
+    if (ref.etag !== undefined && etag !== ref.etag) {
+      return { problem: Problem.etagMismatch, detail: `${ref.url} (for "${ref.name}") serves etag ${etag ?? 'none'}, the file is ${ref.etag}` };
+    }
   }
   return undefined;
 }

@@ -35,6 +35,7 @@ const commonSchema = z.object({
   MEDIA_PREFIX: z.string().optional(),
   MEDIA_URL: z.string().optional(),
   MEDIA_TAG: z.string().optional(),
+  MEDIA_ORIGINS: z.string().optional(),
   DJANGO_APP_LABEL: z
     .string()
     .optional()
@@ -62,6 +63,41 @@ const commonSchema = z.object({
 export function storagePrefix(mediaUrlOrPrefix: string): string {
   const p = mediaUrlOrPrefix.replace(/^\/+/, '');
   return p === '' || p.endsWith('/') ? p : `${p}/`;
+}
+
+/**
+ * MEDIA_URL as Django has it (`/media/`, or absolute on a CDN: `https://cdn.example.com/media/`) and
+ * MEDIA_ORIGINS (the origins that served the app, comma-separated): where media URLs inside text point.
+ */
+export function parseMediaUrls(mediaUrl: string | undefined, origins: string | undefined, problems: string[]): { path: string; origins: string[] } | undefined {
+  const raw = (mediaUrl ?? '/media/').trim();
+  const out = new Set<string>();
+  let path = raw;
+  if (/^https?:\/\//i.test(raw)) {
+    const u = new URL(raw);
+    out.add(u.origin);
+    path = u.pathname;
+  }
+  if (!path.startsWith('/')) path = `/${path}`;
+  if (!path.endsWith('/')) path = `${path}/`;
+  if (path === '/') {
+    problems.push('MEDIA_URL: must name a folder such as /media/ (a site root would make every URL a media URL)');
+    return undefined;
+  }
+  for (const o of (origins ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    let u: URL | undefined;
+    try {
+      u = new URL(o);
+    } catch {
+      u = undefined;
+    }
+    if (!u || !/^https?:$/.test(u.protocol) || (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash || u.username) {
+      problems.push(`MEDIA_ORIGINS: "${o}" is not an origin such as https://shop.example.com (scheme and host, no path)`);
+      continue;
+    }
+    out.add(u.origin);
+  }
+  return { path, origins: [...out] };
 }
 
 export function databaseClientFor(url: string): DatabaseClient | undefined {
@@ -164,13 +200,16 @@ export function loadConfig<S extends Section>(env: Env, needs: readonly S[], cwd
   if (need.has('mediaRoot')) sections.mediaRoot = parseMediaRoot(env, problems, cwd);
   if (need.has('cloudinary')) sections.cloudinary = parseCloudinary(env, problems, secrets);
 
-  if (problems.length > 0 || !common.success) throw new ConfigError(problems);
+  const media = common.success ? parseMediaUrls(common.data.MEDIA_URL, common.data.MEDIA_ORIGINS, problems) : undefined;
+  if (problems.length > 0 || !common.success || !media) throw new ConfigError(problems);
   const c = common.data;
   return {
     storage: {
-      prefix: storagePrefix(c.MEDIA_PREFIX ?? c.MEDIA_URL ?? 'media/'),
+      prefix: storagePrefix(c.MEDIA_PREFIX ?? media.path),
       tag: c.MEDIA_TAG ?? 'media',
       appLabel: c.DJANGO_APP_LABEL ?? 'shop',
+      mediaUrl: media.path,
+      mediaOrigins: media.origins,
     },
     upload: {
       timeoutMs: c.UPLOAD_TIMEOUT_MS,

@@ -28,6 +28,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'MEDIA_PREFIX', default: 'media/', description: "django-cloudinary-storage's PREFIX" },
   { name: 'MEDIA_URL', default: '/media/', description: "Django's MEDIA_URL, used as the prefix when MEDIA_PREFIX is not set" },
   { name: 'MEDIA_TAG', default: 'media', description: "django-cloudinary-storage's MEDIA_TAG" },
+  { name: 'MEDIA_ORIGINS', default: '', description: 'comma-separated origins that served the app (https://shop.example.com,...): their /media/ URLs inside text are ours too' },
   { name: 'MAX_FILE_BYTES', default: '10485760', description: "larger images and raw files fail as too_large (your plan's limit)" },
   { name: 'MAX_VIDEO_BYTES', default: '104857600', description: "larger videos fail as too_large (your plan's video limit)" },
   { name: 'CHUNKED_UPLOAD_ABOVE_BYTES', default: '20971520', description: "larger files use the SDK's chunked upload_large" },

@@ -37,6 +37,11 @@ export interface CheckedSource extends Source {
   /** The column's declared length: a value longer than this would not fit (Django: varchar(100)). */
   maxLength: number | undefined;
   nullable: boolean;
+  /**
+   * A text source's notion of "our" URLs (MEDIA_URL's path, MEDIA_ORIGINS), recorded with the batch
+   * so every worker, on any machine, reads the text the same way.
+   */
+  references?: { mediaUrl: string; mediaOrigins: string[] } | undefined;
 }
 
 const sourceSchema = z

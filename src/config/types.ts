@@ -51,6 +51,10 @@ export interface StorageConfig {
   tag: string;
   /** The Django app label under which the default models live (`shop` gives `shop_productimages`). */
   appLabel: string;
+  /** MEDIA_URL's path (`/media/`): a URL inside text whose path starts with it names a file under MEDIA_ROOT. */
+  mediaUrl: string;
+  /** MEDIA_ORIGINS (and MEDIA_URL's own origin when it is absolute): hosts whose media URLs are ours. */
+  mediaOrigins: string[];
 }
 
 export interface Sections {

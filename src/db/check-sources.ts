@@ -4,6 +4,8 @@ import { ConfigError } from '../errors.ts';
 import { describeTable } from './schema.ts';
 
 const TEXT_TYPES = /char|text|string|clob/i;
+/** A text source may also be a JSON column (an editor's blocks as JSON). */
+const JSON_TYPES = /json/i;
 
 /**
  * Checks every source against the live schema and reports every problem at once, by name, before
@@ -26,7 +28,7 @@ export async function checkSources(db: Knex, sources: readonly Source[]): Promis
       problems.push(`${label}: column "${s.column}" does not exist in table "${s.table}"`);
       continue;
     }
-    if (!TEXT_TYPES.test(col.dataType)) {
+    if (!TEXT_TYPES.test(col.dataType) && !(s.kind === 'text' && JSON_TYPES.test(col.dataType))) {
       problems.push(`${label}: column "${s.column}" is ${col.dataType}, not a text column holding file paths`);
       continue;
     }

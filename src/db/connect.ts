@@ -82,6 +82,15 @@ export function sqliteFilename(url: string): string {
  * `column = value`, compared byte for byte. MySQL's default collations ignore case and trailing
  * spaces: a row the app changed from `A.png` to `a.png` must count as changed, not as ours.
  */
+/**
+ * As whereExactly, for a text column that may be JSON: PostgreSQL's json type has no equality of its
+ * own, so the comparison is on the column's text there.
+ */
+export function whereTextIs(db: Knex, q: Knex.QueryBuilder, column: string, value: string): Knex.QueryBuilder {
+  if (dialectOf(db) === 'pg') return q.whereRaw('??::text = ?', [column, value]);
+  return whereExactly(db, q, column, value);
+}
+
 export function whereExactly(db: Knex, q: Knex.QueryBuilder, column: string, value: string): Knex.QueryBuilder {
   if (dialectOf(db) === 'mysql') return q.whereRaw('BINARY ?? = ?', [column, value]);
   return q.where(column, value);

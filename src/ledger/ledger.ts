@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { TextAssets } from './assets.ts';
 import { Batches } from './batches.ts';
 import { LedgerCounts } from './counts.ts';
 import { CutoverRecords } from './cutover.ts';
@@ -26,6 +27,7 @@ export class Ledger {
   readonly tagging: TaggingState;
   readonly counts: LedgerCounts;
   readonly reopen: Reopening;
+  readonly assets: TextAssets;
 
   constructor(readonly db: Knex) {
     this.pending = new PendingSeeks(db);
@@ -35,6 +37,7 @@ export class Ledger {
     this.tagging = new TaggingState(db);
     this.counts = new LedgerCounts(db);
     this.reopen = new Reopening(db);
+    this.assets = new TextAssets(db);
   }
 
   migrate(): Promise<void> {

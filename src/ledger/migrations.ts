@@ -11,6 +11,7 @@ export const RECORDS = 'media_migrate_records';
 export const MIGRATIONS_TABLE = 'media_migrate_knex_migrations';
 /** Values outside a scoped stage batch that claim one of its in-place ids (see cutover/collisions.ts). */
 export const CLAIMS = 'media_migrate_claims';
+export const ASSETS = 'media_migrate_assets';
 
 const migrations: Record<string, Knex.Migration> = {
   '0001_ledger': {
@@ -193,6 +194,39 @@ const migrations: Record<string, Knex.Migration> = {
       });
       await db.schema.alterTable(RECORDS, (t) => {
         t.dropIndex(['batch_id', 'outcome', 'source_table', 'source_column'], 'media_migrate_records_outcome_source');
+      });
+    },
+  },
+  '0009_text_references': {
+    // Text sources: a record's references (name, asset, state) as JSON beside its old and new text, and
+    // each asset a text reference was rewritten to, so a file referenced from many rows is uploaded once.
+    // MySQL's TEXT stops at 64 KB, short of what a rich-text body can hold: those columns grow there.
+    async up(db) {
+      const mysql = dialectOf(db) === 'mysql';
+      await db.schema.alterTable(RECORDS, (t) => {
+        t.text('refs', 'longtext').nullable();
+        if (mysql) {
+          t.text('old_value', 'longtext').nullable().alter();
+          t.text('new_value', 'longtext').nullable().alter();
+        }
+      });
+      await db.schema.createTable(ASSETS, (t) => {
+        t.bigIncrements('id').primary();
+        t.string('resource_type', 16).notNullable();
+        t.string('public_id', 255).notNullable();
+        t.string('etag', 64).notNullable();
+        t.bigInteger('bytes').notNullable();
+        t.string('format', 32).notNullable().defaultTo('');
+        t.text('secure_url').notNullable();
+        t.bigInteger('batch_id').notNullable();
+        t.timestamp('created_at').notNullable().defaultTo(db.fn.now());
+        t.unique(['resource_type', 'public_id'], { indexName: 'media_migrate_assets_identity' });
+      });
+    },
+    async down(db) {
+      await db.schema.dropTableIfExists(ASSETS);
+      await db.schema.alterTable(RECORDS, (t) => {
+        t.dropColumn('refs');
       });
     },
   },

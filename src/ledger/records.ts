@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { dialectOf } from '../db/connect.ts';
-import { BATCHES, RECORDS } from './migrations.ts';
+import { ASSETS, BATCHES, RECORDS } from './migrations.ts';
 import { Outcome } from '../outcomes.ts';
 import type { Finish, LedgerRecord, RecordRef } from './types.ts';
 import type { Source } from '../config/sources.ts';
@@ -76,7 +76,7 @@ export class Records {
    * Notes an attempt before the upload, with the public_id it will create: if the process dies right
    * after the upload, the asset is still known, and nobody deletes it as an orphan while we work.
    */
-  async noteAttempt(id: number, fields: { publicId?: string; oldValue?: string; detail?: string; etag?: string; bytes?: number }): Promise<void> {
+  async noteAttempt(id: number, fields: { publicId?: string; oldValue?: string; detail?: string; etag?: string; bytes?: number; refs?: string }): Promise<void> {
     await this.db(RECORDS)
       .where({ id })
       .whereIn('outcome', OPEN)
@@ -86,6 +86,7 @@ export class Records {
         ...(fields.bytes !== undefined ? { bytes: fields.bytes } : {}),
         ...(fields.oldValue !== undefined ? { old_value: fields.oldValue } : {}),
         ...(fields.detail !== undefined ? { detail: fields.detail } : {}),
+        ...(fields.refs !== undefined ? { refs: fields.refs } : {}),
         attempts: this.db.raw('attempts + 1'),
         updated_at: this.db.fn.now(),
       });
@@ -137,6 +138,7 @@ export class Records {
         ...(f.reused !== undefined ? { reused: f.reused } : {}),
         ...(f.uploadMs !== undefined ? { upload_ms: Math.round(f.uploadMs) } : {}),
         ...(f.tagged !== undefined ? { tagged: f.tagged } : {}),
+        ...(f.refs !== undefined ? { refs: f.refs } : {}),
         updated_at: db.fn.now(),
         finished_at: db.fn.now(),
       });
@@ -176,7 +178,10 @@ export class Records {
           .orWhere((m) => m.where('r.outcome', Outcome.staged).whereNull('b.rolled_back_at')),
       );
     if (exceptRecordId !== undefined) q.whereNot('r.id', exceptRecordId);
-    return Boolean(await q.first('r.id'));
+    if (await q.first('r.id')) return true;
+    // A text reference may have been rewritten to it: text rows hold its URL, never its id, so no
+    // record above names it. Such an asset is never ours to delete.
+    return Boolean(await this.db(ASSETS).where({ public_id: publicId }).first('id'));
   }
 
   async markRolledBack(db: Knex, recordId: number): Promise<void> {

@@ -50,6 +50,7 @@ export function toRecord(r: Row): LedgerRecord {
     attempts: Number(r.attempts ?? 0),
     priority: Number(r.priority ?? 0),
     tagged: r.tagged == null ? undefined : Boolean(r.tagged),
+    refs: str(r.refs),
     updatedAt: date(r.updated_at)!,
     finishedAt: date(r.finished_at),
     rolledBackAt: date(r.rolled_back_at),

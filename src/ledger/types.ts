@@ -79,6 +79,8 @@ export interface LedgerRecord extends RecordRef {
   priority: number;
   /** False while the asset still waits for MEDIA_TAG (given only once the row holds its id). */
   tagged: boolean | undefined;
+  /** A text record's references as JSON (TextRefState[]): each file, its asset, and what became of it. */
+  refs: string | undefined;
   updatedAt: Date;
   finishedAt: Date | undefined;
   rolledBackAt: Date | undefined;
@@ -97,6 +99,7 @@ export interface Finish {
   uploadMs?: number | undefined;
   /** false: the asset still needs MEDIA_TAG; null: it never gets it. */
   tagged?: boolean | null | undefined;
+  refs?: string | undefined;
 }
 
 export interface SourceCounts extends Counts {

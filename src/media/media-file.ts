@@ -94,7 +94,7 @@ export function detectImageFormat(head: Buffer): string | undefined {
  * anything non-empty (RawMediaCloudinaryStorage). Returns the format, or throws naming the file.
  */
 export function checkContent(name: string, head: Buffer, resourceType: ResourceType): string {
-  if (resourceType === 'raw') return posix.extname(name).slice(1);
+  if (resourceType === 'raw') return posix.extname(name).slice(1).toLowerCase();
   if (resourceType === 'video') {
     const video = detectVideoFormat(head);
     if (!video) throw new PermanentError(Reason.notAVideo, `"${name}" is not a video (unrecognised content; the column's resourceType is video)`);
@@ -110,15 +110,26 @@ export function checkContent(name: string, head: Buffer, resourceType: ResourceT
  * checks size and content for the column's resource type, and hashes it. Returns undefined when the
  * file is not there.
  */
-export async function readMediaFile(mediaRoot: string, value: string, limits: MediaLimits, resourceType: ResourceType = 'image'): Promise<MediaFile | undefined> {
+/**
+ * The type a file referenced from text gets: its content decides, as Cloudinary's `auto` would for
+ * images and videos; anything else is raw (a PDF linked from a post downloads as the PDF it is).
+ */
+export function typeOfContent(head: Buffer): ResourceType {
+  if (detectImageFormat(head)) return 'image';
+  return detectVideoFormat(head) ? 'video' : 'raw';
+}
+
+export async function readMediaFile(mediaRoot: string, value: string, limits: MediaLimits, wanted: ResourceType | 'auto' = 'image'): Promise<MediaFile | undefined> {
   const path = await resolveInside(mediaRoot, value);
   if (path === undefined) return undefined;
   const name = normaliseName(value);
   const fh = await open(path, 'r');
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new PermanentError(resourceType === 'image' ? Reason.notAnImage : Reason.emptyFile, `"${name}" is not a regular file`);
+    if (!st.isFile()) throw new PermanentError(wanted === 'image' ? Reason.notAnImage : Reason.emptyFile, `"${name}" is not a regular file`);
     if (st.size === 0) throw new PermanentError(Reason.emptyFile, `"${name}" is empty (0 bytes)`);
+    // `auto` is decided by the first bytes, read before the size check below would need it.
+    const resourceType = wanted === 'auto' ? typeOfContent(await readHead(fh)) : wanted;
     const video = resourceType === 'video' && limits.maxVideoBytes !== undefined;
     const max = video ? limits.maxVideoBytes! : limits.maxFileBytes;
     if (st.size > max) {
@@ -150,4 +161,10 @@ export async function readMediaFile(mediaRoot: string, value: string, limits: Me
   } finally {
     await fh.close();
   }
+}
+
+async function readHead(fh: import('node:fs/promises').FileHandle): Promise<Buffer> {
+  const buf = Buffer.alloc(1024);
+  const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+  return buf.subarray(0, bytesRead);
 }

@@ -10,6 +10,8 @@ import type { Batch, Ledger } from '../ledger/ledger.ts';
 import type { MediaLimits } from '../media/media-file.ts';
 import { createMediaTagger, type MediaTagger } from '../cloudinary/media-tagger.ts';
 import { stageRecord } from '../records/stage-record.ts';
+import { textRecord } from '../records/text-record.ts';
+import { isTextSource } from '../config/sources.ts';
 import { migrateRecord, recordLabel } from '../records/migrate-record.ts';
 import { Outcome, Reason } from '../outcomes.ts';
 import { QUEUE_NAME, fromJobData, type RecordJobData, type RecordJobResult, type RecordQueue } from './queue.ts';
@@ -171,7 +173,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
         await job.moveToDelayed(Date.now() + REFUSED_DELAY_MS, token);
         throw new DelayedError();
       }
-      const handle = batch.kind === 'stage' ? stageRecord : migrateRecord;
+      const handle = isTextSource(source) ? textRecord : batch.kind === 'stage' ? stageRecord : migrateRecord;
       const result = await handle({ batch, source, ref }, { ...deps, uploader, limits, logger: log, tagger });
       await guard.after(batch, ref, result.outcome, result.reason);
       // One line per record at debug; what an operator must act on (failed, missing) is louder.

@@ -136,7 +136,7 @@ export async function readFileOrFinish(
  * The record's ledger row and its app row's current value, in one query. The producer inserted the
  * ledger row; a job re-added by hand (bull-board) may arrive without one, so it is created then.
  */
-async function readRecord(ledger: Ledger, ref: RecordRef, source: CheckedSource) {
+export async function readRecord(ledger: Ledger, ref: RecordRef, source: CheckedSource) {
   const found = await ledger.records.getWithRow(ref, source);
   if (found) return found;
   await ledger.records.addPending(ref.batchId, ref, [ref.pk]);

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { inPlaceId } from '../cloudinary/in-place-id.ts';
-import { whereExactly } from '../db/connect.ts';
+import { whereExactly, whereTextIs } from '../db/connect.ts';
+import { isTextSource } from '../config/sources.ts';
 import type { Logger } from 'pino';
 import { sourceType, type Batch, type Ledger, type LedgerRecord } from '../ledger/ledger.ts';
 import type { ResourceType } from '../config/sources.ts';
@@ -62,9 +63,10 @@ async function restoreRows(deps: RollbackDeps, batch: Batch, result: RollbackRes
   const assets = new Map<string, { id: string; type: ResourceType }>();
   const untag = new Map<string, { id: string; type: ResourceType }>();
   const asset = (r: LedgerRecord) => ({ id: r.publicId!, type: sourceType(batch, r) });
-  let after = 0;
-  for (;;) {
-    const page = await ledger.records.list(batch.id, { outcome: Outcome.migrated, afterId: after, limit: 500 });
+  // A text record that ended missing or failed may still have rewritten the references it could.
+  const outcomes = batch.sources.some(isTextSource) ? [Outcome.migrated, Outcome.missing, Outcome.failed] : [Outcome.migrated];
+  for (const outcome of outcomes) for (let after = 0; ; ) {
+    const page = await ledger.records.list(batch.id, { outcome, afterId: after, limit: 500 });
     if (page.length === 0) break;
     after = page[page.length - 1]!.id;
     for (const r of page) {
@@ -72,9 +74,10 @@ async function restoreRows(deps: RollbackDeps, batch: Batch, result: RollbackRes
       if (r.publicId && r.reason !== Reason.wouldMigrate && r.reason !== Reason.inPlace) assets.set(`${sourceType(batch, r)}:${r.publicId}`, asset(r));
       if (r.rolledBackAt || batch.dryRun || r.newValue === undefined) continue;
       const s = source.get(`${r.table}.${r.column}`);
-      if (!s) continue;
+      if (!s || (outcome !== Outcome.migrated && !isTextSource(s))) continue;
       const restored = await db.transaction(async (trx) => {
-        const n = await whereExactly(trx, trx(s.table).where(s.pk, r.pk), s.column, r.newValue!).update({
+        const exact = isTextSource(s) ? whereTextIs : whereExactly;
+        const n = await exact(trx, trx(s.table).where(s.pk, r.pk), s.column, r.newValue!).update({
           [s.column]: r.oldValue ?? null,
         });
         if (n > 0) await ledger.records.markRolledBack(trx, r.id);
