@@ -21,7 +21,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['src/cloudinary'],
   ['src/records'],
   ['src/pipeline'],
-  ['src/cutover', 'src/django', 'src/emulator'],
+  ['src/cutover', 'src/django', 'src/emulator', 'src/audit'],
   ['dashboard'],
   ['src/cli'],
   ['workers'],

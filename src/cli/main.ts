@@ -3,6 +3,7 @@ import { ConfigError, ExitError, errorMessage } from '../errors.ts';
 import { packageVersion } from '../package-root.ts';
 import { scrubber, secretsInEnv } from '../secrets.ts';
 import type { CommandIO } from './io.ts';
+import { ENV_HELP, SCOPE_HELP, batchOpt, concurrencyOption, int, scoped, sourcesOpt, storeOpt } from './options.ts';
 
 /**
  * argv → options → one command function. Nothing else happens here: each command is a plain function
@@ -12,33 +13,6 @@ import type { CommandIO } from './io.ts';
  * cloudinary, express and bull-board, and `--help` or `status` must not wait for what they do not use.
  * A new command is one more block below with its own `import('./<command>.ts')`.
  */
-
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return n;
-};
-
-/** One wording of --concurrency for every command that uploads (a new Option each: commander keeps per-command state on it). */
-const concurrencyOption = () =>
-  new Option('--concurrency <n>', 'uploads in flight (the process holds a quarter more jobs, so the uploads never wait for the database)')
-    .argParser(int('--concurrency'))
-    .default(16);
-
-const ENV_HELP = `
-Settings (environment):
-  DATABASE_URL      postgres://user:password@host:5432/db (the Django database)
-  DATABASE_SCHEMA   PostgreSQL schema of the app's tables (default: the search_path)
-  REDIS_URL         redis://127.0.0.1:6379 (default)
-  MEDIA_ROOT        the folder Django saved uploads in
-  CLOUDINARY_URL    cloudinary://API_KEY:API_SECRET@CLOUD_NAME (or CLOUD_NAME, API_KEY, API_SECRET)
-  DJANGO_APP_LABEL  app label of the default models (default: shop)
-  MEDIA_PREFIX      django-cloudinary-storage PREFIX (default: media/); MEDIA_TAG (default: media)
-  QUEUE_WINDOW      jobs Redis holds at once (default 10000); the ledger holds the rest
-  MAX_FILE_BYTES, MAX_VIDEO_BYTES, UPLOAD_TIMEOUT_MS, JOB_ATTEMPTS, RETRY_BACKOFF_MS, QUEUE_PREFIX, LOG_LEVEL
-
-Exit codes: 0 done, nothing failed · 1 some records failed (or a check found a mismatch) ·
-2 a setting is wrong or a service is unreachable (the message names which).`;
 
 export function buildProgram(io: CommandIO, done: (code: Promise<number>) => void): Command {
   const program = new Command('media-migrate')
@@ -51,24 +25,6 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     })
     .exitOverride()
     .addHelpText('after', ENV_HELP);
-
-  const sourcesOpt = () => new Option('--sources <file>', 'JSON file: {"sources":[{"table":"shop_productimages","column":"image","pk":"id"}]}');
-  const storeOpt = () =>
-    new Option('--store <mode>', 'what to write into the column: public_id (what django-cloudinary-storage stores) or url').choices(['public_id', 'url']).default('public_id');
-  const batchOpt = () => new Option('--batch <id>', 'batch id (see status)').argParser(int('--batch'));
-  /** Canary and partial batches: the same four options on migrate, enqueue and stage. */
-  const scoped = (c: Command) =>
-    c
-      .addOption(new Option('--limit <n>', 'only the first N records of the batch overall (the sources in order, each by primary key): a canary').argParser(int('--limit')))
-      .addOption(
-        new Option('--only <table[.column]>', 'only this source (repeatable)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
-      )
-      .option('--pk-from <pk>', 'only primary keys from this one on (inclusive)')
-      .option('--pk-to <pk>', 'only primary keys up to this one (inclusive)')
-      .option('--from <file>', 'only the rows this file lists: report --format csv output (filtered as you like) or table,pk lines');
-  const SCOPE_HELP =
-    '\nA scoped batch (--limit, --only, --pk-from/--pk-to, --from) records its scope; status, the dashboard and report show it.\n' +
-    'A later batch without one continues with the rest: what the canary migrated is skipped as already_migrated.';
 
   scoped(program
     .command('migrate')
@@ -204,6 +160,21 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
         'Example:\n  media-migrate find shop_productimages:4711\n  media-migrate find "products/2024/shoe"\n  media-migrate find media/products/shoe_k3x9q2 --json',
     )
     .action((q: string, o) => done(import('./find.ts').then((m) => m.findCommand(q, o, io))));
+
+  program
+    .command('audit')
+    .description('can the old disk go? what in the database still points at MEDIA_ROOT, and which files there nothing references; reads only')
+    .addOption(sourcesOpt())
+    .option('--json', 'print one JSON object: ok, localReferences, missingFiles, unreferencedFiles, unreferencedBytes, sources')
+    .option('--list', 'name each row that still points at a local file, and each file nothing references')
+    .addHelpText(
+      'after',
+      '\nNeeds DATABASE_URL and MEDIA_ROOT (MEDIA_URL and MEDIA_ORIGINS say which URLs inside text are ours).\n' +
+        'Ends with: ✔ AUDIT | Local references=0 | Missing files=0 | Unreferenced files=12 (3.4 MB)\n' +
+        'Exit 0 when no local reference remains, 1 while any does.\n' +
+        'Example:\n  media-migrate audit --sources sources.json\n  media-migrate audit --sources sources.json --list > still-local.txt',
+    )
+    .action((o) => done(import('./audit.ts').then((m) => m.auditCommand(o, io))));
 
   program
     .command('discover')
