@@ -27,14 +27,19 @@ describe('demo', () => {
     const r = await demo(['--images', '20', '--latency', '5']);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/20 image rows in the SQLite file .*demo\.sqlite3/);
-    expect(r.stdout).toContain('✖ DONE | Migrated=21 | Missing=2 | Skipped=4 | Failed=3');
+    // The image columns, the PDF manuals (raw) and the rich-text descriptions, all in one batch.
+    expect(r.stdout).toContain('✖ DONE | Migrated=26 | Missing=2 | Skipped=5 | Failed=3');
+    // The missing files put back and retried, the junk rows cleared: the old disk can go.
+    expect(r.stdout).toContain('✖ DONE | Migrated=28 | Missing=0 | Skipped=5 | Failed=3');
+    expect(r.stdout.trim().split('\n').at(-1)).toMatch(/^✔ AUDIT \| Local references=0 \| Missing files=0 \| Unreferenced files=28 \(\d+\.\d kB\)$/);
+    expect(r.stderr).toContain('✔ shop_product.description (text): 4 rows, 0 local references, 0 missing files');
   });
 
   it('starts clean when run again: nothing an earlier demo left in Redis is taken for this one', async () => {
     // Each demo's ledger is new and its batch is 1 again, beside the same Redis keys.
     await demo(['--images', '20', '--latency', '5']);
     const r = await demo(['--images', '20', '--latency', '5']);
-    expect(r.stdout).toContain('✖ DONE | Migrated=21 | Missing=2 | Skipped=4 | Failed=3');
+    expect(r.stdout).toContain('✖ DONE | Migrated=26 | Missing=2 | Skipped=5 | Failed=3');
     // No record waited for the window to be handed over again.
     expect(r.warnings.filter((m) => /handing them over again/.test(m))).toEqual([]);
   });

@@ -1,10 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { ExitError, errorMessage } from '../errors.ts';
 import { runCutoverDemo } from './demo/cutover.ts';
-import { DEMO_PREFIX, PLANTED, addRow, clearQueue, fillTables, plantMedia, prepareDatabase } from './demo/shop.ts';
+import { DEMO_PREFIX, PLANTED, addRow, clearQueue, fillTables, plantMedia, prepareDatabase, type DemoDatabase } from './demo/shop.ts';
+import { plantLibrary } from './demo/library.ts';
+import { auditCommand } from './audit.ts';
+import { retryFailedCommand } from './retry-failed.ts';
+import { Ledger } from '../ledger/ledger.ts';
+import { Outcome } from '../outcomes.ts';
+import { pngBytes } from '../django/sample-images.ts';
 import { println, type CommandIO } from './io.ts';
 import { migrateCommand } from './migrate.ts';
 import { stageCommand } from './stage.ts';
@@ -16,8 +22,6 @@ export interface DemoOptions {
   concurrency: number;
   cutover?: boolean | undefined;
 }
-
-
 
 /**
  * `media-migrate demo`: a real migration on embedded defaults. It builds its own tables (the seed
@@ -54,16 +58,20 @@ export async function demoCommand(opts: DemoOptions, io: CommandIO): Promise<num
       const quiet = { ...env, LOG_LEVEL: io.env.LOG_LEVEL ?? 'warn' };
       return await runCutoverDemo({ io: { ...io, env: quiet }, emulator, database, mediaRoot, concurrency: opts.concurrency, addRow: (r) => addRow(database, mediaRoot, r), commands: { stage: stageCommand, migrate: migrateCommand, verify: verifyCommand } });
     }
-    const code = await migrateCommand({ concurrency: opts.concurrency }, { ...io, env });
+    const sources = join(scratch, 'sources.json');
+    await writeFile(sources, JSON.stringify({ sources: await plantLibrary(database, mediaRoot) }, null, 2));
+    const code = await migrateCommand({ concurrency: opts.concurrency, sources }, { ...io, env });
     if (code === 2) return code;
     println(io.stderr, '');
     println(io.stderr, `The ${PLANTED.failed} failures and ${PLANTED.missing} missing files are planted: an unsafe path (../), a zero-byte file and`);
     println(io.stderr, 'a text file named .jpg fail without any upload; missing files are reported, not retried.');
+    const audited = await afterCare(database, mediaRoot, sources, { ...io, env });
+    if (audited === 2) return audited;
     // The URL's password stays out of the hint.
     const settings = Object.entries(database.env).map(([k, v]) => `${k}=${v.replace(/^([a-z0-9+.-]+:\/\/[^:/@]*):[^@/]*@/i, '$1@')}`);
     println(io.stderr, `Look at the ledger: ${settings.join(' ')} npx media-migrate status`);
     println(io.stderr, 'The staged, zero-downtime cutover end to end: npx media-migrate demo --cutover');
-    return 0;
+    return audited;
   } catch (err) {
     if (err instanceof ExitError) throw err;
     throw new ExitError(2, `demo: ${errorMessage(err)} (it needs Redis at REDIS_URL, and the database at DATABASE_URL when that is set)`);
@@ -74,3 +82,34 @@ export async function demoCommand(opts: DemoOptions, io: CommandIO): Promise<num
   }
 }
 
+
+/**
+ * What an operator does after the first run, until the old disk can go: the missing files turn up in a
+ * backup and are retried; the rows whose files were junk are cleared in the shop's admin (here, straight
+ * in its table); then `audit` says whether anything still needs MEDIA_ROOT.
+ */
+async function afterCare(database: DemoDatabase, mediaRoot: string, sources: string, io: CommandIO): Promise<number> {
+  const say = (line: string) => println(io.stderr, line);
+  const db = database.open();
+  try {
+    const ledger = new Ledger(db);
+    const batch = (await ledger.batches.latest())!;
+    say(`\n── the ${PLANTED.missing} missing files turn up in a backup: put them back, retry them`);
+    for (const r of await ledger.records.list(batch.id, { outcome: Outcome.missing })) {
+      if (!r.oldValue) continue;
+      await mkdir(dirname(join(mediaRoot, r.oldValue)), { recursive: true });
+      await writeFile(join(mediaRoot, r.oldValue), pngBytes(16, 12, 4000 + Number(r.pk)));
+    }
+    if ((await retryFailedCommand({ batch: batch.id, outcome: ['missing'] }, io)) === 2) return 2;
+    if ((await migrateCommand({ concurrency: 8, sources, batch: batch.id }, io)) === 2) return 2;
+    say(`── the ${PLANTED.failed} failed rows hold no picture worth keeping: the shop clears them in its admin`);
+    for (const r of await ledger.records.list(batch.id, { outcome: Outcome.failed })) {
+      const source = batch.sources.find((s) => s.table === r.table && s.column === r.column);
+      if (source) await db(source.table).where(source.pk, r.pk).update({ [source.column]: '' });
+    }
+  } finally {
+    await db.destroy();
+  }
+  say('── audit: can the old disk go?');
+  return auditCommand({ sources }, io);
+}
