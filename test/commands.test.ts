@@ -179,7 +179,7 @@ describe('report', () => {
     const csv = await h.run(['report', '--batch', '1', '--format', 'csv']);
     expect(csv.code).toBe(0);
     const lines = csv.stdout.trim().split('\r\n');
-    expect(lines[0]).toBe('batch,table,column,pk,outcome,reason,detail,old_value,new_value,public_id,etag,bytes,attempts,finished_at,rolled_back_at');
+    expect(lines[0]).toBe('batch,table,column,pk,outcome,reason,detail,old_value,new_value,public_id,etag,bytes,attempts,finished_at,rolled_back_at,references');
     expect(lines).toHaveLength(5);
     expect(lines[1]).toMatch(/^1,shop_productimages,image,1,migrated,uploaded,,p\/1\.png,media\/p\/1_[0-9a-z]{6},media\/p\/1_[0-9a-z]{6},[0-9a-f]{32},\d+,1,\d{4}-.*,$/);
     // A value a spreadsheet would run as a formula is defused; quotes are escaped.

@@ -165,6 +165,12 @@ describe('media referenced inside text columns', () => {
   it('finishes a row once its missing file is back, and rolls every text back byte for byte, leaving an edited row', async () => {
     const sources = await seed();
     const first = JSON.parse((await h.run(['migrate', '--sources', sources, '--json'])).stdout);
+    // report lists each text record's files with what became of them; find locates a path inside text.
+    const csv = (await h.run(['report', '--batch', String(first.batch), '--format', 'csv'])).stdout;
+    expect(csv.split('\r\n')[0]!.endsWith(',references')).toBe(true);
+    expect(csv).toContain('uploads/gone.jpg=missing; uploads/a.jpg=rewritten');
+    const found = JSON.parse((await h.run(['find', 'uploads/a.jpg.webp', '--json'])).stdout);
+    expect(found.records.map((x: { table: string; pk: string }) => `${x.table}:${x.pk}`)).toContain('blog_page:1');
     await h.file('uploads/gone.jpg', pngBytes(3, 3, 99));
     expect((await h.run(['retry-failed', '--batch', String(first.batch), '--outcome', 'missing'])).code).toBe(0);
     expect((await h.run(['migrate', '--batch', String(first.batch), '--sources', sources])).code).toBe(1);

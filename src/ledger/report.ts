@@ -21,6 +21,8 @@ export const REPORT_COLUMNS = [
   'attempts',
   'finished_at',
   'rolled_back_at',
+  // A text record's files, each with what became of it: `uploads/a.jpg=rewritten; uploads/b.png=missing`.
+  'references',
 ] as const;
 
 export type ReportRow = Record<(typeof REPORT_COLUMNS)[number], string | number | null>;
@@ -42,11 +44,12 @@ export function reportRow(r: LedgerRecord): ReportRow {
     attempts: r.attempts,
     finished_at: r.finishedAt?.toISOString() ?? null,
     rolled_back_at: r.rolledBackAt?.toISOString() ?? null,
+    references: r.refs ? (JSON.parse(r.refs) as { name: string; state: string }[]).map((x) => `${x.name}=${x.state}`).join('; ') : null,
   };
 }
 
 /** Columns whose text comes from rows or messages, not from us: a spreadsheet must not run it. */
-const FREE_TEXT = new Set(['detail', 'old_value', 'new_value']);
+const FREE_TEXT = new Set(['detail', 'old_value', 'new_value', 'references']);
 
 /** RFC 4180 quoting; free text that a spreadsheet would run as a formula is defused with a quote. */
 export function csvCell(v: string | number | null, freeText = false): string {

@@ -94,7 +94,8 @@ export async function textRecord(task: RecordTask, h: RecordHelpers): Promise<Re
     if (verdict.outcome === Outcome.migrated && ![...assets.values()].some((a) => a.uploaded)) verdict.reason = Reason.reused;
 
     if (rewritten.rewritten === 0) {
-      return finish({ ...verdict, oldValue: original === text ? undefined : original, refs: JSON.stringify(all) });
+      // The text as read stays in the ledger even unchanged: `find` matches a path inside it.
+      return finish({ ...verdict, oldValue: original, refs: JSON.stringify(all) });
     }
     const max = source.maxLength;
     if (max !== undefined && [...rewritten.text].length > max) {
