@@ -205,7 +205,7 @@ describe('the figures', () => {
     const lines = r.text.trim().split('\r\n');
     expect(lines[0]).toBe('batch,table,column,pk,outcome,reason,detail,old_value,new_value,public_id,etag,bytes,attempts,finished_at,rolled_back_at,references');
     expect(lines).toHaveLength(3);
-    expect(lines[1]).toMatch(/^1,shop_productimages,image,8,missing,not_found,.*,p\/lost\.png,,,,,\d+,\d{4}-[^,]+,$/);
+    expect(lines[1]).toMatch(/^1,shop_productimages,image,8,missing,not_found,.*,p\/lost\.png,,,,,\d+,\d{4}-[^,]+,,$/);
     const failed = (await get('/api/batches/1/records.csv?outcome=failed')).text;
     expect(failed).toContain(',failed,not_an_image,');
   });
