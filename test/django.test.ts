@@ -47,13 +47,15 @@ async function seedDjango() {
 }
 
 describe('discover on a real Django schema', () => {
-  it('proposes exactly the image columns, with counts', async () => {
+  it('proposes exactly the media columns, each with its resource type, with counts', async () => {
     await seedDjango();
     const r = await h.run(['discover', '--sample', '50']);
     expect(r.code).toBe(0);
     const d = JSON.parse(r.stdout);
     expect(d.sources).toEqual([
       { table: 'blog_post', column: 'cover', pk: 'id' },
+      // A PDF FileField is served by RawMediaCloudinaryStorage.
+      { table: 'blog_post', column: 'attachment', pk: 'id', resourceType: 'raw' },
       { table: 'shop_bannerimage', column: 'image', pk: 'id' },
       { table: 'shop_productimages', column: 'image', pk: 'id' },
       { table: 'shop_subcategory', column: 'image', pk: 'id' },
@@ -61,9 +63,9 @@ describe('discover on a real Django schema', () => {
     const byName = Object.fromEntries(d.discovered.map((c: { table: string; column: string }) => [`${c.table}.${c.column}`, c]));
     expect(byName['shop_productimages.image']).toMatchObject({ rows: 4, empty: 1, sampled: 3, imagePaths: 3, filesFound: 2, djangoModel: true });
     expect(byName['shop_subcategory.image']).toMatchObject({ rows: 2, empty: 1, filesFound: 1 });
-    // Links, PDFs and names are text columns too, but not media.
+    // Links and names are text columns too, but not media.
     expect(byName['shop_bannerimage.link'].proposed).toBe(false);
-    expect(byName['blog_post.attachment'].proposed).toBe(false);
+    expect(byName['blog_post.attachment']).toMatchObject({ kind: 'file', proposed: true, resourceType: 'raw', types: { raw: 1 }, notServed: [] });
     expect(byName['shop_category.slug'].proposed).toBe(false);
     // Django's own bookkeeping is never looked at; a third-party app's table is, whatever its name.
     const bookkeeping = /^(django_(migrations|session|content_type|admin_log|site)|auth_(permission|group|group_permissions|user_groups|user_user_permissions))\./;
@@ -74,7 +76,27 @@ describe('discover on a real Django schema', () => {
     // What it prints is a sources file `migrate` accepts as it is.
     const file = await h.file('sources.json', r.stdout);
     const m = await h.run(['migrate', '--sources', file]);
-    expect(m.stdout.trim()).toBe('✔ DONE | Migrated=5 | Missing=1 | Skipped=2 | Failed=0');
+    expect(m.stdout.trim()).toBe('✔ DONE | Migrated=6 | Missing=1 | Skipped=2 | Failed=0');
+  });
+
+  it('proposes rich-text columns with their references, and says which values a mixed column would not serve', async () => {
+    await seedDjango();
+    await h.file('uploads/2024/inline.png', pngBytes(3, 3, 21));
+    await h.file('docs/care.pdf', Buffer.from('%PDF-1.4 care'));
+    await h.db('shop_product').insert([
+      { id: 2, name: 'Shoe', description: '<p>Nice.</p><img src="/media/uploads/2024/inline.png"><a href="https://shop.example.com/media/docs/care.pdf">care</a>', price: '1.00', sub_category_id: 1 },
+      { id: 3, name: 'Sock', description: '![x](/media/uploads/2024/inline.png) ![gone](/media/uploads/gone.png)', price: '1.00', sub_category_id: 1 },
+    ]);
+    // A FileField whose uploads are mostly pictures, but one PDF slipped in.
+    await h.db('shop_productimages').insert({ id: 5, image: 'blog/files/terms.pdf', product_id: 1 });
+    const r = await h.run(['discover', '--sample', '50'], { env: { MEDIA_ORIGINS: 'https://shop.example.com' } });
+    const d = JSON.parse(r.stdout);
+    expect(d.sources).toContainEqual({ table: 'shop_product', column: 'description', pk: 'id', kind: 'text' });
+    const byName = Object.fromEntries(d.discovered.map((c: { table: string; column: string }) => [`${c.table}.${c.column}`, c]));
+    expect(byName['shop_product.description']).toMatchObject({ kind: 'text', proposed: true, rows: 3, text: { rowsWithReferences: 2, references: 4, files: 3, filesFound: 2 } });
+    expect(r.stderr).toContain('✔ shop_product.description: 3 rows, 0 empty, text with media URLs: 2 rows reference 3 files (4 references), 2 files found → "kind": "text"');
+    expect(byName['shop_productimages.image']).toMatchObject({ resourceType: 'image', types: { image: 3, raw: 1 }, notServed: ['blog/files/terms.pdf'] });
+    expect(r.stderr).toContain('! shop_productimages.image mixes types (3 image, 1 raw sampled): its storage serves one type (image); these would not be served: blog/files/terms.pdf');
   });
 });
 

@@ -8,7 +8,7 @@ import { PermanentError } from '../errors.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { normaliseName, resolveInside } from '../media/media-file.ts';
 import { findReferences } from '../text/references.ts';
-import { NameSet } from './name-set.ts';
+import { NameSet } from '../media/name-set.ts';
 
 /**
  * "Can the old disk go?" Reads every configured source and MEDIA_ROOT, writes nothing, and counts what

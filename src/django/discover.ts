@@ -1,12 +1,14 @@
 import type { Knex } from 'knex';
 import { BATCHES, MIGRATIONS_TABLE, RECORDS } from '../ledger/migrations.ts';
-import { resolveInside } from '../media/media-file.ts';
 import { describeTable, listTables } from '../db/schema.ts';
-import type { Source } from '../config/sources.ts';
-import { isRemoteUrl } from '../cloudinary/storage-convention.ts';
+import type { ResourceType, Source } from '../config/sources.ts';
+import { inspectFilePaths } from './file-column.ts';
+import { sampleHasReferences, scanTextColumn, type ReferenceSettings, type TextColumnFindings } from './text-column.ts';
 
 /** What `discover` learned about one text column. */
 export interface ColumnReport {
+  /** `file`: its values are paths (a FileField); `text`: media URLs inside its text. */
+  kind: 'file' | 'text';
   table: string;
   column: string;
   pk: string;
@@ -20,6 +22,16 @@ export interface ColumnReport {
   /** Sampled image paths whose file is under MEDIA_ROOT. */
   filesFound: number;
   proposed: boolean;
+  /** A file column: sampled values shaped like a relative file path, of any type. */
+  filePaths?: number;
+  /** A file column: the storage class's type that serves most of it (RawMediaCloudinaryStorage for PDFs). */
+  resourceType?: ResourceType;
+  /** A file column: sampled paths per type; more than one means the column mixes types. */
+  types?: Partial<Record<ResourceType, number>>;
+  /** Sampled values a storage of `resourceType` would not serve (files of another type). */
+  notServed?: string[];
+  /** A text column: its rows that reference files under MEDIA_URL / MEDIA_ORIGINS, read in full. */
+  text?: TextColumnFindings;
 }
 
 export interface Discovery {
@@ -27,7 +39,6 @@ export interface Discovery {
   discovered: ColumnReport[];
 }
 
-const IMAGE_PATH = /^(?![\\/])(?!.*(^|\/)\.\.(\/|$)).+\.(jpe?g|png|gif|webp|bmp|tiff?|ico|svg|avif|heic|heif)$/i;
 const TEXT = /char|text|string|clob/i;
 /**
  * Tables never proposed: Django's own bookkeeping (migrations, sessions, content types, permissions
@@ -54,10 +65,6 @@ function isInternal(table: string): boolean {
   return DJANGO_BOOKKEEPING.has(table) || INTERNAL.test(table);
 }
 
-export function looksLikeImagePath(value: string): boolean {
-  return value.length <= 1_000 && !isRemoteUrl(value) && IMAGE_PATH.test(value.replace(/\\/g, '/'));
-}
-
 async function djangoModels(db: Knex, tables: Set<string>): Promise<Set<string>> {
   if (!tables.has('django_content_type')) return new Set();
   const rows = (await db('django_content_type').select('app_label', 'model')) as { app_label: string; model: string }[];
@@ -70,7 +77,14 @@ async function djangoModels(db: Knex, tables: Set<string>): Promise<Set<string>>
  * tables whose values are mostly relative image paths, with row, empty and found-file counts from a
  * sample checked against MEDIA_ROOT. Read-only.
  */
-export async function discoverSources(db: Knex, opts: { mediaRoot?: string | undefined; sample: number }): Promise<Discovery> {
+export interface DiscoverOptions {
+  mediaRoot?: string | undefined;
+  sample: number;
+  /** MEDIA_URL's path and MEDIA_ORIGINS: which URLs inside text are ours. */
+  references?: ReferenceSettings | undefined;
+}
+
+export async function discoverSources(db: Knex, opts: DiscoverOptions): Promise<Discovery> {
   const all = await listTables(db);
   const tables = new Set(all);
   const models = await djangoModels(db, tables);
@@ -87,7 +101,7 @@ export async function discoverSources(db: Knex, opts: { mediaRoot?: string | und
     }
   }
   return {
-    sources: discovered.filter((d) => d.proposed).map((d) => ({ table: d.table, column: d.column, pk: d.pk })),
+    sources: discovered.filter((d) => d.proposed).map(proposal),
     discovered,
   };
 }
@@ -96,7 +110,7 @@ async function inspectColumn(
   db: Knex,
   s: Source,
   djangoModel: boolean,
-  opts: { mediaRoot?: string | undefined; sample: number },
+  opts: DiscoverOptions,
 ): Promise<ColumnReport> {
   const counted = (await db(s.table).select(
     db.raw('count(*) as n_rows'),
@@ -111,25 +125,27 @@ async function inspectColumn(
     .orderBy(s.pk)
     .limit(opts.sample)) as Record<string, unknown>[];
   const values = sample.map((r) => String(r[s.column]));
-  const paths = values.filter(looksLikeImagePath);
-  let filesFound = 0;
-  if (opts.mediaRoot) {
-    for (const v of paths) {
-      try {
-        if (await resolveInside(opts.mediaRoot, v)) filesFound++;
-      } catch {
-        // an unsafe path is not a found file
-      }
-    }
+  const base = { ...s, djangoModel, rows, empty, sampled: values.length };
+  const files = await inspectFilePaths(values, opts.mediaRoot);
+  if (files.filePaths > 0 && files.filePaths * 2 >= values.length) {
+    const { filePaths, imagePaths, filesFound, types, resourceType, notServed } = files;
+    return { ...base, kind: 'file', imagePaths, filesFound, proposed: true, filePaths, resourceType, types, notServed };
   }
+  const settings = opts.references ?? { mediaUrl: '/media/', mediaOrigins: [] };
+  if (sampleHasReferences(values, settings)) {
+    const text = await scanTextColumn(db, s, settings, opts.mediaRoot);
+    return { ...base, kind: 'text', imagePaths: 0, filesFound: text.filesFound, proposed: text.rowsWithReferences > 0, text };
+  }
+  return { ...base, kind: 'file', imagePaths: files.imagePaths, filesFound: files.filesFound, proposed: false };
+}
+
+/** The sources entry for a proposed column: the defaults (`image`, `file`) left out. */
+function proposal(d: ColumnReport): Source {
   return {
-    ...s,
-    djangoModel,
-    rows,
-    empty,
-    sampled: values.length,
-    imagePaths: paths.length,
-    filesFound,
-    proposed: paths.length > 0 && paths.length * 2 >= values.length,
+    table: d.table,
+    column: d.column,
+    pk: d.pk,
+    ...(d.kind === 'text' ? { kind: 'text' as const } : {}),
+    ...(d.kind === 'file' && d.resourceType && d.resourceType !== 'image' ? { resourceType: d.resourceType } : {}),
   };
 }
