@@ -29,7 +29,30 @@ export interface Discovery {
 
 const IMAGE_PATH = /^(?![\\/])(?!.*(^|\/)\.\.(\/|$)).+\.(jpe?g|png|gif|webp|bmp|tiff?|ico|svg|avif|heic|heif)$/i;
 const TEXT = /char|text|string|clob/i;
-const INTERNAL = /^(django_|auth_|sqlite_|knex_)|^media_migrate_/;
+/**
+ * Tables never proposed: Django's own bookkeeping (migrations, sessions, content types, permissions
+ * and groups, the admin log, sites, the database cache), the databases' and knex's internals, and
+ * our ledger. Only these: a third-party app's tables may begin with `django_` too
+ * (`django_summernote_attachment` holds the Summernote editor's uploads in a FileField).
+ */
+const DJANGO_BOOKKEEPING = new Set([
+  'django_migrations',
+  'django_session',
+  'django_content_type',
+  'django_admin_log',
+  'django_site',
+  'auth_permission',
+  'auth_group',
+  'auth_group_permissions',
+  'auth_user_groups',
+  'auth_user_user_permissions',
+]);
+// `createcachetable` names its table after CACHES' LOCATION; `django_cache` and `django_cache_table` are the usual ones.
+const INTERNAL = /^(django_cache(_|$)|sqlite_|knex_|media_migrate_)/;
+
+function isInternal(table: string): boolean {
+  return DJANGO_BOOKKEEPING.has(table) || INTERNAL.test(table);
+}
 
 export function looksLikeImagePath(value: string): boolean {
   return value.length <= 1_000 && !isRemoteUrl(value) && IMAGE_PATH.test(value.replace(/\\/g, '/'));
@@ -51,7 +74,7 @@ export async function discoverSources(db: Knex, opts: { mediaRoot?: string | und
   const all = await listTables(db);
   const tables = new Set(all);
   const models = await djangoModels(db, tables);
-  const candidates = all.filter((t) => !INTERNAL.test(t) && t !== BATCHES && t !== RECORDS && t !== MIGRATIONS_TABLE);
+  const candidates = all.filter((t) => !isInternal(t) && t !== BATCHES && t !== RECORDS && t !== MIGRATIONS_TABLE);
   const discovered: ColumnReport[] = [];
   for (const table of candidates) {
     const info = await describeTable(db, table);
