@@ -181,7 +181,7 @@ function renderStatus(s, throughput, queue) {
   else if (refusing) banner(`Worker ${refusing.host}:${refusing.pid} ${refusing.state === 'paused' ? 'paused itself' : 'refuses work'}: ${refusing.detail}`, 'error');
   else if (queue.unavailable) banner(`${queue.unavailable}: the figures above come from the ledger; workers and queue are unknown.`, 'error');
   else if (queue.paused) banner('The queue is paused: nothing is processed until it is resumed (bull-board → Resume).');
-  else if (idle) banner(`${n(s.pending)} records are pending and no worker is connected: start one with "media-migrate worker" (or "media-migrate migrate --batch ${s.batch}").`);
+  else if (idle) banner(`${n(s.pending)} records are pending and no worker is connected: start one with "media-migrate worker" (or "media-migrate ${s.kind === 'stage' ? 'stage' : 'migrate'} --batch ${s.batch}").`);
   else banner(null);
 
   $('#retry-failed').disabled = s.failed === 0;

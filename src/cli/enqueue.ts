@@ -3,6 +3,7 @@ import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
 import { enqueueBatch } from '../pipeline/producer.ts';
 import { openDatabase, openQueue } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
+import { resumedBatch } from './resume.ts';
 import { batchSpec, setup } from './setup.ts';
 
 export interface EnqueueCommandOptions extends ScopeOptions {
@@ -23,7 +24,8 @@ export async function enqueueCommand(opts: EnqueueCommandOptions, io: CommandIO)
   try {
     const { db, ledger } = await openDatabase(config.database, res, logger);
     if (opts.stage && opts.dryRun) throw new ExitError(2, '--stage: a stage batch writes no row already; drop --dry-run');
-    const spec = await batchSpec(db, config, { ...opts, kind: opts.stage ? 'stage' : 'migrate' });
+    // A batch asked for by id is resumed as it was recorded (its sources, scope and settings).
+    const spec = opts.batch !== undefined ? await resumedBatch(ledger, opts.batch, opts, 'enqueue') : await batchSpec(db, config, { ...opts, kind: opts.stage ? 'stage' : 'migrate' });
     const { queue, connection } = await openQueue(config.redis, config.upload, res, logger);
     const window = { size: config.redis.window, inFlightMs: config.upload.lockDurationMs };
     const mediaRoot = 'mediaRoot' in config ? (config.mediaRoot as string) : undefined;

@@ -54,7 +54,8 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
 
   const sourcesOpt = () => new Option('--sources <file>', 'JSON file: {"sources":[{"table":"shop_productimages","column":"image","pk":"id"}]}');
   const storeOpt = () =>
-    new Option('--store <mode>', 'what to write into the column: public_id (what django-cloudinary-storage stores) or url').choices(['public_id', 'url']).default('public_id');
+    // No commander default: resuming a batch (--batch) must tell a --store given from one left out.
+    new Option('--store <mode>', 'what to write into the column: public_id (what django-cloudinary-storage stores; the default) or url').choices(['public_id', 'url']);
   const batchOpt = () => new Option('--batch <id>', 'batch id (see status)').argParser(int('--batch'));
   /** Canary and partial batches: the same four options on migrate, enqueue and stage. */
   const scoped = (c: Command) =>

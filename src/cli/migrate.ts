@@ -5,6 +5,7 @@ import { openDatabase, openPipeline, settleAll } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
 import { runJson, unfinishedRun } from './run-end.ts';
+import { resumedBatch } from './resume.ts';
 import { batchSpec, setup } from './setup.ts';
 
 export interface MigrateOptions extends ScopeOptions {
@@ -35,11 +36,13 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
   try {
     const database = await openDatabase(config.database, res, logger);
     // A dry run uploads nothing, but a wrong secret is still worth knowing before the real one.
-    const [spec, deps] = await settleAll([batchSpec(database.db, config, opts), openPipeline(config, res, logger, database)] as const);
+    // A batch asked for by id runs as it was recorded (its sources, scope and settings).
+    const spec = opts.batch !== undefined ? resumedBatch(database.ledger, opts.batch, opts, 'migrate') : batchSpec(database.db, config, opts);
+    const [batchSpecOrResumed, deps] = await settleAll([spec, openPipeline(config, res, logger, database)] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(
       deps,
-      spec,
+      batchSpecOrResumed,
       { concurrency: opts.concurrency, batchId: opts.batch, signal: io.signal, onProgress: (c) => progress.update(c) },
     ).finally(() => progress.stop());
 
@@ -65,7 +68,8 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
         println(io.stderr, `Batch ${batch.id} covered ${describeScope(batch.scope)}; run migrate without a scope for the rest (what this one migrated is skipped).`);
       }
       if (counts.failed > 0) {
-        println(io.stderr, `See the failures: media-migrate status --batch ${batch.id}; re-run them: media-migrate retry-failed --batch ${batch.id}`);
+        // Exactly what re-runs them: retry-failed only re-queues, and --batch brings the batch's own sources.
+        println(io.stderr, `See the failures: media-migrate status --batch ${batch.id}; re-run them: media-migrate retry-failed --batch ${batch.id} && media-migrate migrate --batch ${batch.id}`);
       }
     }
     return counts.failed > 0 ? 1 : 0;

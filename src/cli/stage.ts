@@ -6,6 +6,7 @@ import { openDatabase, openPipeline, settleAll } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
 import { runJson, unfinishedRun } from './run-end.ts';
+import { resumedBatch } from './resume.ts';
 import { batchSpec, setup } from './setup.ts';
 
 export interface StageOptions extends ScopeOptions {
@@ -27,7 +28,9 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
     const database = await openDatabase(config.database, res, logger);
-    const [spec, deps] = await settleAll([batchSpec(database.db, config, { ...opts, kind: 'stage' }), openPipeline(config, res, logger, database)] as const);
+    // A batch asked for by id runs as it was recorded (its sources, scope and settings).
+    const asked = opts.batch !== undefined ? resumedBatch(database.ledger, opts.batch, opts, 'stage') : batchSpec(database.db, config, { ...opts, kind: 'stage' });
+    const [spec, deps] = await settleAll([asked, openPipeline(config, res, logger, database)] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(deps, spec, {
       concurrency: opts.concurrency,
@@ -60,7 +63,12 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
       println(io.stderr, `Next: media-migrate verify --batch ${batch.id} (proves that switching now serves every staged row), deploy MediaCloudinaryStorage,`);
       println(io.stderr, `      run media-migrate stage again (it places only what was added or changed), then media-migrate migrate.`);
       println(io.stderr, `      Back out: media-migrate rollback --batch ${batch.id} --delete-assets (before the switch, or after switching back).`);
-      if (counts.failed > 0) println(io.stderr, `See the failures: media-migrate status --batch ${batch.id}; export all: media-migrate report --batch ${batch.id}`);
+      if (counts.failed > 0) {
+        println(
+          io.stderr,
+          `See the failures: media-migrate status --batch ${batch.id}; re-run them: media-migrate retry-failed --batch ${batch.id} && media-migrate stage --batch ${batch.id}; export all: media-migrate report --batch ${batch.id}`,
+        );
+      }
     }
     return counts.failed > 0 ? 1 : 0;
   } finally {
