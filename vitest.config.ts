@@ -14,6 +14,7 @@ const CORE = [
   'test/find.test.ts',
   'test/media-guard.test.ts',
   'test/from-file.test.ts',
+  'test/wrong-settings.test.ts',
   // The dashboard's own queries (counts, search, start, the cutover lists) run on every database too.
   'test/dashboard-operator.test.ts',
   'test/dashboard-cutover.test.ts',

@@ -67,6 +67,12 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
       .option('--pk-from <pk>', 'only primary keys from this one on (inclusive)')
       .option('--pk-to <pk>', 'only primary keys up to this one (inclusive)')
       .option('--from <file>', 'only the rows this file lists: report --format csv output (filtered as you like) or table,pk lines');
+  /** The refusal of a wrong MEDIA_ROOT, and the way past it, on the three commands that record a batch. */
+  const allowMissingOpt = () =>
+    new Option(
+      '--allow-missing',
+      'record the batch even when none of its first 20 files is under MEDIA_ROOT (a library that really lost its files); without it such a batch is refused as a wrong MEDIA_ROOT',
+    );
   const SCOPE_HELP =
     '\nA scoped batch (--limit, --only, --pk-from/--pk-to, --from) records its scope; status, the dashboard and report show it.\n' +
     'A later batch without one continues with the rest: what the canary migrated is skipped as already_migrated.';
@@ -79,6 +85,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .option('--dry-run', 'classify every record; upload and write nothing')
     .addOption(storeOpt())
     .addOption(batchOpt())
+    .addOption(allowMissingOpt())
     .option('--json', 'print the final figures as one JSON object instead of the summary line')
     .addHelpText(
       'after',
@@ -97,6 +104,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .option('--dry-run', 'the workers will classify only')
     .option('--stage', 'a stage batch (see media-migrate stage --help): place files at their in-place ids, write no row')
     .addOption(batchOpt())
+    .addOption(allowMissingOpt())
     .option('--json', 'print one JSON object')
     .addHelpText(
       'after',
@@ -110,6 +118,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(sourcesOpt()))
     .addOption(concurrencyOption())
     .addOption(batchOpt())
+    .addOption(allowMissingOpt())
     .option('--json', 'print one JSON object: batch, kind, staged, notInPlace, missing, skipped, failed, notInPlaceRecords, ...')
     .addHelpText(
       'after',

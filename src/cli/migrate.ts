@@ -1,12 +1,13 @@
-import { summaryLine } from '../outcomes.ts';
+import { nothingFound, Outcome, Reason, summaryLine } from '../outcomes.ts';
+import type { Ledger } from '../ledger/ledger.ts';
 import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
 import { runBatch } from '../pipeline/run-batch.ts';
 import { openDatabase, openPipeline, settleAll } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
-import { runJson, unfinishedRun } from './run-end.ts';
+import { nothingFoundLine, runJson, unfinishedRun } from './run-end.ts';
 import { resumedBatch } from './resume.ts';
-import { batchSpec, setup } from './setup.ts';
+import { batchSpec, refuseWrongMediaRoot, setup } from './setup.ts';
 
 export interface MigrateOptions extends ScopeOptions {
   from?: string | undefined;
@@ -16,6 +17,8 @@ export interface MigrateOptions extends ScopeOptions {
   store?: string | undefined;
   batch?: number | undefined;
   json?: boolean | undefined;
+  /** Run a new batch even when none of its first files is under MEDIA_ROOT (a library that lost them). */
+  allowMissing?: boolean | undefined;
 }
 
 /** What the rewrite after a stage batch did, and how long the rows it could not place were exposed. */
@@ -25,6 +28,12 @@ function rewriteLine(stageBatch: number, r: { inPlace: number; rewrittenFirst: n
       ? 'no row was without a staged asset'
       : `${r.rewrittenFirst} not in place, uploaded and rewritten first: all within ${(r.exposedMs! / 1000).toFixed(1)} s of the batch's start (their images were missing from the switch until then)`;
   return `Rewritten in place (stage batch ${stageBatch}, no upload): ${r.inPlace} · ${first}`;
+}
+
+/** Records of the batch skipped because their row already points at Cloudinary. */
+async function alreadyInCloudinary(ledger: Ledger, batchId: number): Promise<number> {
+  const skipped = await ledger.counts.byReason(batchId, Outcome.skipped);
+  return skipped.filter((r) => r.reason === Reason.alreadyMigrated || r.reason === Reason.cloudinaryId).reduce((n, r) => n + r.count, 0);
 }
 
 /**
@@ -37,7 +46,10 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
     const database = await openDatabase(config.database, res, logger);
     // A dry run uploads nothing, but a wrong secret is still worth knowing before the real one.
     // A batch asked for by id runs as it was recorded (its sources, scope and settings).
-    const spec = opts.batch !== undefined ? resumedBatch(database.ledger, opts.batch, opts, 'migrate') : batchSpec(database.db, config, opts);
+    const spec =
+      opts.batch !== undefined
+        ? resumedBatch(database.ledger, opts.batch, opts, 'migrate')
+        : batchSpec(database.db, config, opts).then((s) => refuseWrongMediaRoot(database, s, config.mediaRoot, opts));
     const [batchSpecOrResumed, deps] = await settleAll([spec, openPipeline(config, res, logger, database)] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(
@@ -62,7 +74,10 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
     const unfinished = unfinishedRun(io, result);
     if (unfinished !== undefined) return unfinished;
     if (!opts.json) {
-      println(io.stdout, summaryLine(counts, { dryRun: batch.dryRun }));
+      // Only a batch that found no file at all needs to know what its skipped records were.
+      const skippedAsMigrated = nothingFound(counts) ? await alreadyInCloudinary(deps.ledger, batch.id) : 0;
+      println(io.stdout, summaryLine(counts, { dryRun: batch.dryRun, skippedAsMigrated }));
+      if (nothingFound(counts, { skippedAsMigrated })) println(io.stderr, nothingFoundLine(deps.mediaRoot, batch));
       if (rewrite) println(io.stdout, rewriteLine(batch.stageBatchId!, rewrite));
       if (isScoped(batch.scope)) {
         println(io.stderr, `Batch ${batch.id} covered ${describeScope(batch.scope)}; run migrate without a scope for the rest (what this one migrated is skipped).`);

@@ -1,13 +1,13 @@
 import { recordLabel } from '../records/record-steps.ts';
-import { Outcome, stagedLine } from '../outcomes.ts';
+import { nothingFound, Outcome, stagedLine } from '../outcomes.ts';
 import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
 import { runBatch } from '../pipeline/run-batch.ts';
 import { openDatabase, openPipeline, settleAll } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
-import { runJson, unfinishedRun } from './run-end.ts';
+import { nothingFoundLine, runJson, unfinishedRun } from './run-end.ts';
 import { resumedBatch } from './resume.ts';
-import { batchSpec, setup } from './setup.ts';
+import { batchSpec, refuseWrongMediaRoot, setup } from './setup.ts';
 
 export interface StageOptions extends ScopeOptions {
   from?: string | undefined;
@@ -15,6 +15,8 @@ export interface StageOptions extends ScopeOptions {
   concurrency: number;
   batch?: number | undefined;
   json?: boolean | undefined;
+  /** Run a new batch even when none of its first files is under MEDIA_ROOT (a library that lost them). */
+  allowMissing?: boolean | undefined;
 }
 
 /**
@@ -29,7 +31,10 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
   try {
     const database = await openDatabase(config.database, res, logger);
     // A batch asked for by id runs as it was recorded (its sources, scope and settings).
-    const asked = opts.batch !== undefined ? resumedBatch(database.ledger, opts.batch, opts, 'stage') : batchSpec(database.db, config, { ...opts, kind: 'stage' });
+    const asked =
+      opts.batch !== undefined
+        ? resumedBatch(database.ledger, opts.batch, opts, 'stage')
+        : batchSpec(database.db, config, { ...opts, kind: 'stage' }).then((s) => refuseWrongMediaRoot(database, s, config.mediaRoot, opts));
     const [spec, deps] = await settleAll([asked, openPipeline(config, res, logger, database)] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(deps, spec, {
@@ -55,6 +60,7 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
     if (unfinished !== undefined) return unfinished;
     if (!opts.json) {
       println(io.stdout, stagedLine(counts));
+      if (nothingFound(counts)) println(io.stderr, nothingFoundLine(deps.mediaRoot, batch));
       if (notInPlace.length > 0) {
         println(io.stdout, `Not in place (${notInPlace.length}): once the storage is switched these rows point at nothing until \`migrate\` rewrites them, which it does first:`);
         for (const r of notInPlace) println(io.stdout, `  ${recordLabel(r)}  ${JSON.stringify(r.oldValue ?? '')}  ${r.reason ?? ''}  ${r.detail ?? ''}`.trimEnd());
