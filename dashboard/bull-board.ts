@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Router } from 'express';
-import { batchStatus, type BatchStatus } from '../src/ledger/batch-status.ts';
+import { batchStatus, stateText, type BatchStatus } from '../src/ledger/batch-status.ts';
 import { errorMessage } from '../src/errors.ts';
 import type { DashboardDeps } from './deps.ts';
 
@@ -20,7 +20,7 @@ export function describeBatch(s: BatchStatus | null): { displayName: string; des
   return {
     displayName: `media-migrate · batch ${s.batch}${s.dryRun ? ' (dry run)' : ''} · ${done}%`,
     description:
-      `Batch ${s.batch} ${s.state}: migrated ${fmt(s.migrated)} · missing ${fmt(s.missing)} · skipped ${fmt(s.skipped)} · ` +
+      `Batch ${s.batch} ${stateText(s)}: migrated ${fmt(s.migrated)} · missing ${fmt(s.missing)} · skipped ${fmt(s.skipped)} · ` +
       `failed ${fmt(s.failed)} · pending ${fmt(s.pending)} of ${fmt(s.total)} · ledger figures; summary page at /`,
   };
 }

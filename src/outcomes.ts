@@ -105,15 +105,24 @@ export function sumCounts(all: readonly Counts[]): Counts {
   return c;
 }
 
+/**
+ * Nothing migrated and every file looked for missing: the mark of a wrong MEDIA_ROOT, never a success.
+ * Records skipped because they already point at Cloudinary (`already_migrated`, `cloudinary_id`) are
+ * done: a re-run over a migrated library that meets one lost file is not this.
+ */
+export function nothingFound(c: Counts, opts: { skippedAsMigrated?: number } = {}): boolean {
+  return c.migrated === 0 && c.staged === 0 && c.notInPlace === 0 && c.missing > 0 && (opts.skippedAsMigrated ?? 0) === 0;
+}
+
 /** The line the old one-off script printed, plus failures. Scripts grep for it: keep its shape. */
-export function summaryLine(c: Counts, opts: { dryRun?: boolean } = {}): string {
-  const head = c.failed > 0 ? '✖ DONE' : '✔ DONE';
+export function summaryLine(c: Counts, opts: { dryRun?: boolean; skippedAsMigrated?: number } = {}): string {
+  const head = c.failed > 0 || nothingFound(c, opts) ? '✖ DONE' : '✔ DONE';
   const label = opts.dryRun ? ' (dry run: nothing uploaded or written)' : '';
   return `${head} | Migrated=${c.migrated} | Missing=${c.missing} | Skipped=${c.skipped} | Failed=${c.failed}${label}`;
 }
 
-/** A stage batch's line, in the same shape; ✖ when a record failed, as for DONE. */
+/** A stage batch's line, in the same shape; ✖ when a record failed, or nothing was found to stage, as for DONE. */
 export function stagedLine(c: Counts): string {
-  const head = c.failed > 0 ? '✖ STAGED' : '✔ STAGED';
+  const head = c.failed > 0 || nothingFound(c) ? '✖ STAGED' : '✔ STAGED';
   return `${head} | Staged=${c.staged} | Not in place=${c.notInPlace} | Missing=${c.missing} | Skipped=${c.skipped} | Failed=${c.failed}`;
 }

@@ -197,3 +197,70 @@ describe('report', () => {
     expect((await h.run(['report', '--format', 'xml'])).code).toBe(2);
   });
 });
+
+describe('resuming a batch by its id', () => {
+  /** A Django app of its own models only: the default shop tables do not exist here. */
+  async function customApp() {
+    for (const t of ['shop_productimages', 'shop_bannerimage', 'shop_subcategory']) await h.db.schema.dropTable(t);
+    await h.db.schema.createTable('blog_post', (t) => {
+      t.bigIncrements('id');
+      t.string('cover', 100).notNullable();
+    });
+    for (let i = 1; i <= 3; i++) await h.file(`covers/${i}.png`, pngBytes(3, 3, i));
+    await h.file('covers/broken.png', 'a text file saved as .png');
+    await h.db('blog_post').insert([1, 2, 3].map((i) => ({ cover: `covers/${i}.png` })).concat({ cover: 'covers/broken.png' }));
+    return h.file('sources.json', JSON.stringify({ sources: [{ table: 'blog_post', column: 'cover' }] }));
+  }
+
+  it('migrate --batch N runs the batch with the sources, scope and settings it recorded; the hint after failures is that command', async () => {
+    const sources = await customApp();
+    const first = await h.run(['migrate', '--sources', sources]);
+    expect(first.code).toBe(1);
+    expect(first.stdout.trim()).toBe('✖ DONE | Migrated=3 | Missing=0 | Skipped=0 | Failed=1');
+    const hint = 'See the failures: media-migrate status --batch 1; re-run them: media-migrate retry-failed --batch 1 && media-migrate migrate --batch 1';
+    expect(first.stderr).toContain(hint);
+
+    // The row is fixed (the broken file is one of the batch's MEDIA_ROOT fingerprint: left as it is);
+    // the hint, run as printed, migrates it (no --sources: the batch knows its own).
+    await h.file('covers/fixed.png', pngBytes(4, 4, 9));
+    await h.db('blog_post').where({ cover: 'covers/broken.png' }).update({ cover: 'covers/fixed.png' });
+    expect((await h.run(['retry-failed', '--batch', '1'])).code).toBe(0);
+    const again = await h.run(['migrate', '--batch', '1']);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(again.stdout.trim()).toBe('✔ DONE | Migrated=4 | Missing=0 | Skipped=0 | Failed=0');
+    // enqueue and stage resume by id the same way; the same sources file is no contradiction.
+    const enq = await h.run(['enqueue', '--batch', '1', '--sources', sources, '--json']);
+    expect(enq.code).toBe(0);
+    expect(JSON.parse(enq.stdout)).toMatchObject({ batch: 1, resumed: true, total: 4 });
+  });
+
+  it('refuses a flag that contradicts what the batch recorded, naming the flag and the batch', async () => {
+    const sources = await customApp();
+    expect((await h.run(['migrate', '--sources', sources, '--limit', '2'])).code).toBe(0);
+    await h.db.schema.createTable('blog_gallery', (t) => {
+      t.bigIncrements('id');
+      t.string('image', 100).notNullable();
+    });
+    const other = await h.file('other.json', JSON.stringify({ sources: [{ table: 'blog_gallery', column: 'image' }] }));
+    const refusals: [string[], string][] = [
+      [['migrate', '--batch', '1', '--sources', other], `--sources ${other}: batch 1 was recorded with other sources (blog_post.cover); drop --sources to resume it, or leave out --batch for a new batch`],
+      [['migrate', '--batch', '1', '--limit', '3'], '--limit 3: batch 1 was recorded with the first 2 records (sources in order, each by primary key); drop --limit to resume it, or leave out --batch for a new batch'],
+      [['enqueue', '--batch', '1', '--only', 'blog_post'], '--only blog_post: batch 1 was recorded with the first 2 records (sources in order, each by primary key); drop --only to resume it, or leave out --batch for a new batch'],
+      [['migrate', '--batch', '1', '--dry-run'], '--dry-run: batch 1 is not a dry run; drop --dry-run to resume it, or leave out --batch for a new batch'],
+      [['migrate', '--batch', '1', '--store', 'url'], '--store url: batch 1 writes public_id; drop --store to resume it, or leave out --batch for a new batch'],
+      [['stage', '--batch', '1'], '--batch 1: batch 1 is a migrate batch; resume it with media-migrate migrate --batch 1'],
+      [['enqueue', '--batch', '1', '--stage'], '--stage: batch 1 is a migrate batch; drop --stage to resume it, or leave out --batch for a new batch'],
+    ];
+    for (const [argv, line] of refusals) {
+      const r = await h.run(argv);
+      expect(r.stderr, argv.join(' ')).toBe(`media-migrate: ${line}\n`);
+      expect(r.code, argv.join(' ')).toBe(2);
+    }
+    // The same scope as recorded is no contradiction.
+    const same = await h.run(['migrate', '--batch', '1', '--limit', '2']);
+    expect(same.code).toBe(0);
+    expect(same.stdout.trim()).toBe('✔ DONE | Migrated=2 | Missing=0 | Skipped=0 | Failed=0');
+    expect(await h.ledger.batches.list()).toHaveLength(1);
+  });
+});

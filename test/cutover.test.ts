@@ -202,7 +202,7 @@ describe('stage', () => {
     await h.db('shop_productimages').insert({ image: 'products/boot.png' });
     const e = await h.run(['enqueue', '--stage', '--json']);
     expect(JSON.parse(e.stdout)).toMatchObject({ batch: 1, kind: 'stage', enqueued: 1 });
-    // `migrate --batch` works any batch with in-process workers, whatever its kind.
+    // `stage --batch` works the stage batch with in-process workers (`migrate --batch 1` names this command instead).
     const m = await h.run(['stage', '--batch', '1', '--json']);
     expect(JSON.parse(m.stdout)).toMatchObject({ batch: 1, staged: 1 });
   });

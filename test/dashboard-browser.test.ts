@@ -211,8 +211,43 @@ describe('the summary page in a real browser', () => {
     expect(await page.textContent('#cutover-note')).toMatch(/Switching the storage now serves every staged row/);
     await expect.poll(() => page.textContent('#list-not_in_place tbody')).toMatch(/products\/salt & pepper\.png.*illegal_characters/);
     expect(await page.getAttribute('#list-not_in_place .csv', 'href')).toBe('api/batches/2/records.csv?outcome=not_in_place');
-    expect(await page.textContent('#history tbody')).toMatch(/#2 \(stage\)/);
+    // The batches table is filled after the lists: wait for it too.
+    await expect.poll(() => page.textContent('#history tbody')).toMatch(/#2 \(stage\)/);
     await page.screenshot({ path: resolve(ROOT, 'test-results/dashboard-stage.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('opens on the batch its address names, keeps the address in step with the batch picked, and says what a rollback restored', async () => {
+    const rolledBack = await h.run(['rollback', '--batch', '1', '--json']);
+    expect(JSON.parse(rolledBack.stdout)).toMatchObject({ restored: IMAGES, left: 0 });
+    const context = await browser.newContext({ httpCredentials: { username: USER, password: PASSWORD } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    // A shared link to batch 1, though batch 2 is the newest.
+    await page.goto(`${dashboard.url}/?batch=1`);
+    await expect.poll(() => page.textContent('#state')).toBe(`Batch 1 · rolled back: ${IMAGES} restored, 0 left`);
+    // The picker says so once it has listed the batches.
+    await expect.poll(() => page.inputValue('#batch-select')).toBe('1');
+    await expect.poll(() => page.textContent('#history tbody')).toContain(`rolled back: ${IMAGES} restored, 0 left`);
+
+    // Picking another batch moves the address with it; Back returns to the one shown before.
+    await page.selectOption('#batch-select', '2');
+    await expect.poll(() => page.textContent('#state')).toMatch(/^Batch 2 · stage · /);
+    expect(new URL(page.url()).search).toBe('?batch=2');
+    await page.selectOption('#batch-select', 'latest');
+    await expect.poll(() => new URL(page.url()).search).toBe('');
+    await page.goBack();
+    await expect.poll(() => page.textContent('#state')).toMatch(/^Batch 2 · stage · /);
+    await expect.poll(() => page.inputValue('#batch-select')).toBe('2');
+    await page.goBack();
+    await expect.poll(() => page.textContent('#state')).toMatch(/^Batch 1 · rolled back/);
+    expect(new URL(page.url()).search).toBe('?batch=1');
+
+    // A reload keeps what the address says.
+    await page.reload();
+    await expect.poll(() => page.textContent('#state')).toMatch(/^Batch 1 · rolled back/);
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -1,3 +1,5 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -458,5 +460,29 @@ describe('media-migrate dashboard', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('--read-only');
     expect(r.stdout).toContain('DASHBOARD_PASSWORD=change-me media-migrate dashboard --port 3000');
+  });
+});
+
+describe('the README\'s curl example of a POST', () => {
+  const hasTools = ['curl', 'jq'].every((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0);
+  it.skipIf(!hasTools)('works as written: the token from GET /api/session, sent in X-CSRF-Token', async () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const block = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!.replace(/^ {2}/gm, '')).find((b) => b.includes('api/session'));
+    expect(block).toBeDefined();
+    expect(block).toContain('X-CSRF-Token: $TOKEN');
+    const script = block!.replaceAll('http://127.0.0.1:3000', origin).replace('/api/batches/3/', '/api/batches/1/').replaceAll('admin:', `${USER}:`);
+    // Not spawnSync: the server answering curl runs in this very process.
+    const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile('bash', ['--norc', '--noprofile', '-c', `set -euo pipefail\n${script}`], { env: { PATH: process.env.PATH, DASHBOARD_PASSWORD: PASSWORD }, timeout: 20_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ batch: 1, requeued: 0 });
+    // The same POST without the token is refused, as the README says.
+    const bare = await post('/api/batches/1/retry-failed?reason=retries_exhausted');
+    expect(bare.status).toBe(403);
+    expect(bare.body).toEqual({ error: 'missing or wrong X-CSRF-Token' });
   });
 });

@@ -875,3 +875,36 @@ describe('control API', () => {
     expect(r.url).toBe(`${emu.url}/acme/image/upload/v${r.version}/acme-1.png`);
   });
 });
+
+describe('media-migrate emulator', () => {
+  it('prints a CLOUDINARY_URL that can be pasted as it is: its secret whole (the emulator\'s secret is not one)', async () => {
+    const { main } = await import('../src/cli/main.ts');
+    const { Writable } = await import('node:stream');
+    const { loadConfig } = await import('../src/config/config.ts');
+    const { createCloudinaryUploader } = await import('../src/cloudinary/uploader.ts');
+    let stdout = '';
+    const { freePort } = await import('./helpers/processes.ts');
+    const port = await freePort();
+    const stop = new AbortController();
+    const printed = new Promise<string>((resolve) => {
+      const out = new Writable({
+        write(c, _e, cb) {
+          stdout += c.toString();
+          const line = stdout.split('\n').find((l) => l.startsWith('CLOUDINARY_URL='));
+          if (line) resolve(line);
+          cb();
+        },
+      });
+      const io = { env: { EMULATOR_API_SECRET: 'not-so-secret-1' }, stdout: out, stderr: out, isTTY: false, signal: stop.signal };
+      void main(['node', 'media-migrate', 'emulator', '--port', String(port)], io);
+    });
+    const line = await printed;
+    expect(line).toMatch(/^CLOUDINARY_URL=cloudinary:\/\/123456789012345:not-so-secret-1@demo\?upload_prefix=http:\/\/127\.0\.0\.1:\d+$/);
+    // Pasted into the tool's settings, Cloudinary (the emulator) accepts the credentials.
+    const config = loadConfig({ CLOUDINARY_URL: line.slice('CLOUDINARY_URL='.length) }, ['cloudinary']);
+    const uploader = createCloudinaryUploader(config.cloudinary, config.upload);
+    await expect(uploader.checkCredentials()).resolves.toBeUndefined();
+    uploader.close();
+    stop.abort();
+  });
+});

@@ -54,6 +54,28 @@ describe('rollback --delete-assets', () => {
   });
 });
 
+describe('a rolled-back batch', () => {
+  it('says what the rollback restored and left, in status, its --json and the dashboard API, not only what it once migrated', async () => {
+    await seed(4);
+    expect((await h.run(['migrate'])).code).toBe(0);
+    // The app changed one row after the migration: the rollback leaves it.
+    await h.db('shop_productimages').where({ id: 2 }).update({ image: 'p/changed-by-app.png' });
+    expect(JSON.parse((await h.run(['rollback', '--batch', '1', '--json'])).stdout)).toMatchObject({ restored: 4, left: 1 });
+
+    const json = JSON.parse((await h.run(['status', '--json'])).stdout);
+    expect(json).toMatchObject({ batch: 1, state: 'rolled_back', migrated: 5, rollback: { restored: 4, left: 1 } });
+    const text = (await h.run(['status'])).stdout.split('\n');
+    expect(text[0]).toMatch(/^Batch 1 · rolled back: 4 restored, 1 left · store public_id · started /);
+
+    const { batchStatus } = await import('../src/ledger/batch-status.ts');
+    expect((await batchStatus(h.ledger, (await h.ledger.batches.get(1))!)).rollback).toEqual({ restored: 4, left: 1 });
+    // A batch that was not rolled back has nothing to say there.
+    await h.db('shop_productimages').insert({ image: 'p/1.png' });
+    expect((await h.run(['migrate'])).code).toBe(0);
+    expect(JSON.parse((await h.run(['status', '--json'])).stdout)).toMatchObject({ batch: 2, state: 'finished', rollback: null });
+  });
+});
+
 describe('verify', () => {
   it('passes on a clean batch and reports each kind of mismatch with exit 1', async () => {
     await seed(5);

@@ -168,6 +168,20 @@ describe('summary line', () => {
   });
 });
 
+describe('a batch that found none of its files', () => {
+  it('is never ✔: nothing migrated and every file looked for missing', () => {
+    const c = { total: 300, migrated: 0, missing: 300, skipped: 0, failed: 0, pending: 0, staged: 0, notInPlace: 0 };
+    expect(summaryLine(c)).toBe('✖ DONE | Migrated=0 | Missing=300 | Skipped=0 | Failed=0');
+    expect(summaryLine({ ...c, missing: 290, skipped: 10 })).toBe('✖ DONE | Migrated=0 | Missing=290 | Skipped=10 | Failed=0');
+    expect(summaryLine(c, { dryRun: true })).toBe('✖ DONE | Migrated=0 | Missing=300 | Skipped=0 | Failed=0 (dry run: nothing uploaded or written)');
+    expect(stagedLine(c)).toBe('✖ STAGED | Staged=0 | Not in place=0 | Missing=300 | Skipped=0 | Failed=0');
+    // A re-run over a migrated library that meets one lost file found the rest in Cloudinary already.
+    expect(summaryLine({ ...c, missing: 1, skipped: 299 }, { skippedAsMigrated: 299 })).toBe('✔ DONE | Migrated=0 | Missing=1 | Skipped=299 | Failed=0');
+    // Nothing to look for at all is not a missing library.
+    expect(summaryLine({ ...c, missing: 0, skipped: 300 })).toBe('✔ DONE | Migrated=0 | Missing=0 | Skipped=300 | Failed=0');
+  });
+});
+
 describe('stage summary line', () => {
   it('has the same shape', () => {
     const c = { total: 350, migrated: 0, missing: 21, skipped: 7, failed: 0, pending: 0, staged: 315, notInPlace: 7 };

@@ -9,9 +9,15 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const fmt = new Intl.NumberFormat('en-US');
 const n = (v) => fmt.format(v ?? 0);
 
+/** The batch the address names (`?batch=12`), so a link or a reload opens on it; else the newest. */
+function batchInUrl() {
+  const v = new URLSearchParams(location.search).get('batch');
+  return v && /^[1-9][0-9]*$/.test(v) ? v : 'latest';
+}
+
 const state = {
   session: null,
-  selected: 'latest', // 'latest' follows the newest batch; otherwise a batch id
+  selected: batchInUrl(), // 'latest' follows the newest batch; otherwise a batch id
   current: null, // BatchStatus of what is shown
   pages: { failed: 1, missing: 1, not_in_place: 1 },
   listKey: { failed: '', missing: '', not_in_place: '' },
@@ -68,6 +74,13 @@ function banner(text, kind = 'warn') {
   b.className = `banner ${kind === 'error' ? 'error' : ''}`;
 }
 
+/** A batch's state in words; a rolled-back one says what its rollback restored, as `status` does. */
+function stateText(s) {
+  if (s.state !== 'rolled_back') return s.state.replace('_', ' ');
+  if (s.kind === 'stage') return 'rolled back (a stage batch writes no row)';
+  return `rolled back: ${n(s.rollback?.restored)} restored, ${n(s.rollback?.left)} left`;
+}
+
 const LISTS = ['not_in_place', 'failed', 'missing'];
 /** A batch's figure for an outcome: `not_in_place` is `notInPlace` in JSON; a stage batch's done is `staged`. */
 const figure = (s, k) => (k === 'not_in_place' ? s.notInPlace : k === 'migrated' ? s.migrated + (s.staged ?? 0) : s[k]);
@@ -114,7 +127,7 @@ function renderStatus(s, throughput, queue) {
 
   const pill = $('#state');
   pill.hidden = false;
-  pill.textContent = `Batch ${s.batch} · ${stage ? 'stage · ' : ''}${s.state.replace('_', ' ')}${s.state === 'enqueuing' ? ` · ${n(s.total)} records recorded so far` : ''}`;
+  pill.textContent = `Batch ${s.batch} · ${stage ? 'stage · ' : ''}${stateText(s)}${s.state === 'enqueuing' ? ` · ${n(s.total)} records recorded so far` : ''}`;
   pill.className = `pill ${s.state}`;
   $('#dry-run').hidden = !s.dryRun;
   document.title = `${pct}% · ${stage ? 'stage ' : ''}batch ${s.batch} · media-migrate`;
@@ -168,7 +181,7 @@ function renderStatus(s, throughput, queue) {
   else if (refusing) banner(`Worker ${refusing.host}:${refusing.pid} ${refusing.state === 'paused' ? 'paused itself' : 'refuses work'}: ${refusing.detail}`, 'error');
   else if (queue.unavailable) banner(`${queue.unavailable}: the figures above come from the ledger; workers and queue are unknown.`, 'error');
   else if (queue.paused) banner('The queue is paused: nothing is processed until it is resumed (bull-board → Resume).');
-  else if (idle) banner(`${n(s.pending)} records are pending and no worker is connected: start one with "media-migrate worker" (or "media-migrate migrate --batch ${s.batch}").`);
+  else if (idle) banner(`${n(s.pending)} records are pending and no worker is connected: start one with "media-migrate worker" (or "media-migrate ${s.kind === 'stage' ? 'stage' : 'migrate'} --batch ${s.batch}").`);
   else banner(null);
 
   $('#retry-failed').disabled = s.failed === 0;
@@ -288,8 +301,10 @@ async function loadHistory() {
   const keep = state.selected;
   select.replaceChildren(
     el('option', { value: 'latest', text: 'Latest batch (follows new ones)' }),
-    ...batches.map((b) => el('option', { value: String(b.batch), text: `Batch ${b.batch} · ${b.kind === 'stage' ? 'stage · ' : ''}${b.state.replace('_', ' ')}${b.dryRun ? ' · dry run' : ''} · ${when(b.createdAt)}` })),
+    ...batches.map((b) => el('option', { value: String(b.batch), text: `Batch ${b.batch} · ${b.kind === 'stage' ? 'stage · ' : ''}${stateText(b)}${b.dryRun ? ' · dry run' : ''} · ${when(b.createdAt)}` })),
   );
+  // A batch the address names that is older than the list still gets an entry to show as chosen.
+  if (keep !== 'latest' && !batches.some((b) => String(b.batch) === keep)) select.append(el('option', { value: keep, text: `Batch ${keep}` }));
   select.value = keep;
   renderHistory();
 }
@@ -305,7 +320,7 @@ function renderHistory() {
         { class: b === shown ? 'selected' : '' },
         el('td', { text: `#${b.batch}${b.kind === 'stage' ? ' (stage)' : ''}${b.dryRun ? ' (dry run)' : ''}${b.scope ? ' (scoped)' : ''}` }),
         el('td', { text: when(b.createdAt) }),
-        el('td', { text: b.state.replace('_', ' ') }),
+        el('td', { text: stateText(b) }),
         el('td', { class: 'n', text: n(figure(b, 'migrated')) }),
         el('td', { class: 'n', text: n(b.missing) }),
         el('td', { class: 'n', text: n(b.skipped) }),
@@ -343,7 +358,18 @@ async function tick(force = false) {
   }
 }
 
-function select_(value) {
+/**
+ * Shows another batch. The address follows (`?batch=N`, nothing for the latest) as a new history
+ * entry, so the link can be shared and Back returns to the batch shown before; `fromHistory` is that
+ * Back (or Forward), which must not add an entry of its own.
+ */
+function select_(value, fromHistory = false) {
+  if (!fromHistory && value !== state.selected) {
+    const url = new URL(location.href);
+    if (value === 'latest') url.searchParams.delete('batch');
+    else url.searchParams.set('batch', value);
+    history.pushState({ batch: value }, '', url);
+  }
   state.selected = value;
   $('#batch-select').value = value;
   state.pages = { failed: 1, missing: 1, not_in_place: 1 };
@@ -435,6 +461,7 @@ async function start() {
   $('#actions').hidden = state.session.readOnly;
 
   $('#batch-select').addEventListener('change', (e) => select_(e.target.value));
+  window.addEventListener('popstate', () => select_(batchInUrl(), true));
   $('#search').addEventListener('submit', (e) => {
     e.preventDefault();
     search.q = $('#q').value.trim();

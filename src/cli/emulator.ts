@@ -32,10 +32,9 @@ export async function emulatorCommand(opts: EmulatorCommandOptions, io: CommandI
   // Where the emulator is reachable from others (a container name, say) differs from where it binds.
   const publicOrigin = e.EMULATOR_PUBLIC_URL ?? emulator.url;
   println(io.stdout, `Cloudinary emulator listening on ${emulator.url}`);
-  println(
-    io.stdout,
-    `CLOUDINARY_URL=cloudinary://${emulator.apiKey}:<EMULATOR_API_SECRET>@${emulator.cloudName}?upload_prefix=${publicOrigin}`,
-  );
+  // Whole, so it can be pasted: the emulator's secret guards nothing (a local fake, any client may
+  // read it from EMULATOR_API_SECRET or its default), and a masked one only made the line useless.
+  println(io.stdout, `CLOUDINARY_URL=cloudinary://${emulator.apiKey}:${emulator.apiSecret}@${emulator.cloudName}?upload_prefix=${publicOrigin}`);
   if (io.signal && !io.signal.aborted) await once(io.signal, 'abort');
   await emulator.close();
   return 0;

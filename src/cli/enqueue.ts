@@ -3,7 +3,8 @@ import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
 import { enqueueBatch } from '../pipeline/producer.ts';
 import { openDatabase, openQueue } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
-import { batchSpec, setup } from './setup.ts';
+import { resumedBatch } from './resume.ts';
+import { batchSpec, refuseWrongMediaRoot, setup } from './setup.ts';
 
 export interface EnqueueCommandOptions extends ScopeOptions {
   from?: string | undefined;
@@ -14,6 +15,8 @@ export interface EnqueueCommandOptions extends ScopeOptions {
   stage?: boolean | undefined;
   batch?: number | undefined;
   json?: boolean | undefined;
+  /** Record a new batch even when none of its first files is under MEDIA_ROOT (a library that lost them). */
+  allowMissing?: boolean | undefined;
 }
 
 /** `media-migrate enqueue`: the producer half of `migrate`, for workers on other processes or machines. */
@@ -23,10 +26,14 @@ export async function enqueueCommand(opts: EnqueueCommandOptions, io: CommandIO)
   try {
     const { db, ledger } = await openDatabase(config.database, res, logger);
     if (opts.stage && opts.dryRun) throw new ExitError(2, '--stage: a stage batch writes no row already; drop --dry-run');
-    const spec = await batchSpec(db, config, { ...opts, kind: opts.stage ? 'stage' : 'migrate' });
+    // A batch asked for by id is resumed as it was recorded (its sources, scope and settings).
+    const mediaRoot = 'mediaRoot' in config ? (config.mediaRoot as string) : undefined;
+    const spec =
+      opts.batch !== undefined
+        ? await resumedBatch(ledger, opts.batch, opts, 'enqueue')
+        : await refuseWrongMediaRoot({ db, ledger }, await batchSpec(db, config, { ...opts, kind: opts.stage ? 'stage' : 'migrate' }), mediaRoot, opts);
     const { queue, connection } = await openQueue(config.redis, config.upload, res, logger);
     const window = { size: config.redis.window, inFlightMs: config.upload.lockDurationMs };
-    const mediaRoot = 'mediaRoot' in config ? (config.mediaRoot as string) : undefined;
     const r = await enqueueBatch({ db, ledger, queue, redis: connection, logger, window, mediaRoot }, spec, { batchId: opts.batch });
     const counts = await ledger.counts.total(r.batch.id);
     if (opts.json) {

@@ -3,7 +3,7 @@ import { ConfigError, ExitError, errorMessage } from '../errors.ts';
 import { packageVersion } from '../package-root.ts';
 import { scrubber, secretsInEnv } from '../secrets.ts';
 import type { CommandIO } from './io.ts';
-import { ENV_HELP, SCOPE_HELP, batchOpt, concurrencyOption, int, scoped, sourcesOpt, storeOpt } from './options.ts';
+import { ENV_HELP, SCOPE_HELP, allowMissingOpt, batchOpt, concurrencyOption, int, scoped, sourcesOpt, storeOpt } from './options.ts';
 
 /**
  * argv → options → one command function. Nothing else happens here: each command is a plain function
@@ -34,6 +34,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .option('--dry-run', 'classify every record; upload and write nothing')
     .addOption(storeOpt())
     .addOption(batchOpt())
+    .addOption(allowMissingOpt())
     .option('--json', 'print the final figures as one JSON object instead of the summary line')
     .addHelpText(
       'after',
@@ -52,6 +53,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .option('--dry-run', 'the workers will classify only')
     .option('--stage', 'a stage batch (see media-migrate stage --help): place files at their in-place ids, write no row')
     .addOption(batchOpt())
+    .addOption(allowMissingOpt())
     .option('--json', 'print one JSON object')
     .addHelpText(
       'after',
@@ -65,6 +67,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
     .addOption(sourcesOpt()))
     .addOption(concurrencyOption())
     .addOption(batchOpt())
+    .addOption(allowMissingOpt())
     .option('--json', 'print one JSON object: batch, kind, staged, notInPlace, missing, skipped, failed, notInPlaceRecords, ...')
     .addHelpText(
       'after',

@@ -1,11 +1,13 @@
-import { summaryLine } from '../outcomes.ts';
+import { nothingFound, Outcome, Reason, summaryLine } from '../outcomes.ts';
+import type { Ledger } from '../ledger/ledger.ts';
 import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
 import { runBatch } from '../pipeline/run-batch.ts';
 import { openDatabase, openPipeline, settleAll } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
-import { runJson, unfinishedRun } from './run-end.ts';
-import { batchSpec, setup } from './setup.ts';
+import { nothingFoundLine, runJson, unfinishedRun } from './run-end.ts';
+import { resumedBatch } from './resume.ts';
+import { batchSpec, refuseWrongMediaRoot, setup } from './setup.ts';
 
 export interface MigrateOptions extends ScopeOptions {
   from?: string | undefined;
@@ -15,6 +17,8 @@ export interface MigrateOptions extends ScopeOptions {
   store?: string | undefined;
   batch?: number | undefined;
   json?: boolean | undefined;
+  /** Run a new batch even when none of its first files is under MEDIA_ROOT (a library that lost them). */
+  allowMissing?: boolean | undefined;
 }
 
 /** What the rewrite after a stage batch did, and how long the rows it could not place were exposed. */
@@ -26,6 +30,12 @@ function rewriteLine(stageBatch: number, r: { inPlace: number; rewrittenFirst: n
   return `Rewritten in place (stage batch ${stageBatch}, no upload): ${r.inPlace} · ${first}`;
 }
 
+/** Records of the batch skipped because their row already points at Cloudinary. */
+async function alreadyInCloudinary(ledger: Ledger, batchId: number): Promise<number> {
+  const skipped = await ledger.counts.byReason(batchId, Outcome.skipped);
+  return skipped.filter((r) => r.reason === Reason.alreadyMigrated || r.reason === Reason.cloudinaryId).reduce((n, r) => n + r.count, 0);
+}
+
 /**
  * `media-migrate migrate`: the one-shot job on one machine. Exit 0 when nothing failed, 1 when a
  * record failed, 2 when a setting is wrong (including credentials Cloudinary refuses).
@@ -35,11 +45,16 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
   try {
     const database = await openDatabase(config.database, res, logger);
     // A dry run uploads nothing, but a wrong secret is still worth knowing before the real one.
-    const [spec, deps] = await settleAll([batchSpec(database.db, config, opts), openPipeline(config, res, logger, database)] as const);
+    // A batch asked for by id runs as it was recorded (its sources, scope and settings).
+    const spec =
+      opts.batch !== undefined
+        ? resumedBatch(database.ledger, opts.batch, opts, 'migrate')
+        : batchSpec(database.db, config, opts).then((s) => refuseWrongMediaRoot(database, s, config.mediaRoot, opts));
+    const [batchSpecOrResumed, deps] = await settleAll([spec, openPipeline(config, res, logger, database)] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(
       deps,
-      spec,
+      batchSpecOrResumed,
       { concurrency: opts.concurrency, batchId: opts.batch, signal: io.signal, onProgress: (c) => progress.update(c) },
     ).finally(() => progress.stop());
 
@@ -59,13 +74,17 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
     const unfinished = unfinishedRun(io, result);
     if (unfinished !== undefined) return unfinished;
     if (!opts.json) {
-      println(io.stdout, summaryLine(counts, { dryRun: batch.dryRun }));
+      // Only a batch that found no file at all needs to know what its skipped records were.
+      const skippedAsMigrated = nothingFound(counts) ? await alreadyInCloudinary(deps.ledger, batch.id) : 0;
+      println(io.stdout, summaryLine(counts, { dryRun: batch.dryRun, skippedAsMigrated }));
+      if (nothingFound(counts, { skippedAsMigrated })) println(io.stderr, nothingFoundLine(deps.mediaRoot, batch));
       if (rewrite) println(io.stdout, rewriteLine(batch.stageBatchId!, rewrite));
       if (isScoped(batch.scope)) {
         println(io.stderr, `Batch ${batch.id} covered ${describeScope(batch.scope)}; run migrate without a scope for the rest (what this one migrated is skipped).`);
       }
       if (counts.failed > 0) {
-        println(io.stderr, `See the failures: media-migrate status --batch ${batch.id}; re-run them: media-migrate retry-failed --batch ${batch.id}`);
+        // Exactly what re-runs them: retry-failed only re-queues, and --batch brings the batch's own sources.
+        println(io.stderr, `See the failures: media-migrate status --batch ${batch.id}; re-run them: media-migrate retry-failed --batch ${batch.id} && media-migrate migrate --batch ${batch.id}`);
       }
     }
     return counts.failed > 0 ? 1 : 0;

@@ -31,7 +31,8 @@ Exit codes: 0 done, nothing failed · 1 some records failed (or a check found a 
 
 export const sourcesOpt = () => new Option('--sources <file>', 'JSON file: {"sources":[{"table":"shop_productimages","column":"image","pk":"id"}]}');
 export const storeOpt = () =>
-  new Option('--store <mode>', 'what to write into the column: public_id (what django-cloudinary-storage stores) or url').choices(['public_id', 'url']).default('public_id');
+  // No commander default: resuming a batch (--batch) must tell a --store given from one left out.
+  new Option('--store <mode>', 'what to write into the column: public_id (what django-cloudinary-storage stores; the default) or url').choices(['public_id', 'url']);
 export const batchOpt = () => new Option('--batch <id>', 'batch id (see status)').argParser(int('--batch'));
 /** Canary and partial batches: the same four options on migrate, enqueue and stage. */
 export const scoped = (c: Command) =>
@@ -43,6 +44,12 @@ export const scoped = (c: Command) =>
     .option('--pk-from <pk>', 'only primary keys from this one on (inclusive)')
     .option('--pk-to <pk>', 'only primary keys up to this one (inclusive)')
     .option('--from <file>', 'only the rows this file lists: report --format csv output (filtered as you like) or table,pk lines');
+/** The refusal of a wrong MEDIA_ROOT, and the way past it, on the three commands that record a batch. */
+export const allowMissingOpt = () =>
+  new Option(
+    '--allow-missing',
+    'record the batch even when none of its first 20 files is under MEDIA_ROOT (a library that really lost its files); without it such a batch is refused as a wrong MEDIA_ROOT',
+  );
 export const SCOPE_HELP =
   '\nA scoped batch (--limit, --only, --pk-from/--pk-to, --from) records its scope; status, the dashboard and report show it.\n' +
   'A later batch without one continues with the rest: what the canary migrated is skipped as already_migrated.';

@@ -66,7 +66,7 @@ export async function retryFailedCommand(opts: RetryFailedOptions, io: CommandIO
       println(io.stdout, `Batch ${batch.id} has no ${what} records.`);
     } else {
       const each = Object.entries(r.byReason).map(([reason, n]) => `${n} ${reason}`).join(', ');
-      println(io.stdout, `Re-queued ${r.requeued} ${what} records of batch ${batch.id} (${each}). Workers pick them up (media-migrate worker, or media-migrate migrate --batch ${batch.id}).`);
+      println(io.stdout, `Re-queued ${r.requeued} ${what} records of batch ${batch.id} (${each}). Workers pick them up (media-migrate worker, or media-migrate ${batch.kind} --batch ${batch.id}).`);
     }
     return 0;
   } finally {

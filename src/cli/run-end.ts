@@ -1,5 +1,6 @@
 import { isScoped } from '../config/scope.ts';
 import type { RunBatchResult } from '../pipeline/run-batch.ts';
+import type { Batch } from '../ledger/ledger.ts';
 import { println, type CommandIO } from './io.ts';
 
 /**
@@ -36,4 +37,12 @@ export function runJson(result: RunBatchResult): Record<string, unknown> {
     interrupted: result.interrupted,
     scope: isScoped(batch.scope) ? batch.scope : null,
   };
+}
+
+/** Said under a summary whose batch found none of its files (run with --allow-missing, or resumed). */
+export function nothingFoundLine(mediaRoot: string, batch: Pick<Batch, 'id' | 'kind'>): string {
+  return (
+    `Batch ${batch.id} found none of its files under MEDIA_ROOT=${mediaRoot}: is it the folder Django saved uploads in? ` +
+    `Once it is right: media-migrate retry-failed --batch ${batch.id} --outcome missing && media-migrate ${batch.kind} --batch ${batch.id}`
+  );
 }

@@ -10,6 +10,8 @@ import { ExitError } from '../errors.ts';
 import { applyOnly, isScoped, scopeFrom, type ScopeOptions } from '../config/scope.ts';
 import { summarizeRecordList } from '../config/record-list.ts';
 import { resolve } from 'node:path';
+import { sampleMediaRoot, wrongMediaRoot } from '../pipeline/media-sample.ts';
+import type { Ledger } from '../ledger/ledger.ts';
 import { loggerFor, type CommandIO } from './io.ts';
 
 /** The first steps every command shares: settings, logger, and a place to register what it opens. */
@@ -70,4 +72,23 @@ export async function batchSpec(
     prefix: config.storage.prefix,
     tag: config.storage.tag,
   };
+}
+
+/**
+ * A new batch whose first files are none of them under MEDIA_ROOT is refused before it is recorded:
+ * MEDIA_ROOT is most likely the wrong folder, and every record would end `missing` (see
+ * media-sample.ts). `--allow-missing` says the library really lost them. A batch being resumed is
+ * left to its MEDIA_ROOT fingerprint, which every worker checks.
+ */
+export async function refuseWrongMediaRoot(
+  database: { db: Knex; ledger: Ledger },
+  spec: BatchSpec,
+  mediaRoot: string | undefined,
+  opts: { allowMissing?: boolean | undefined },
+): Promise<BatchSpec> {
+  if (mediaRoot === undefined || opts.allowMissing) return spec;
+  if (await database.ledger.batches.findResumable(spec)) return spec;
+  const refusal = wrongMediaRoot(mediaRoot, await sampleMediaRoot(database.db, database.ledger, spec, mediaRoot));
+  if (refusal) throw new ExitError(2, refusal);
+  return spec;
 }

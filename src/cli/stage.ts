@@ -1,12 +1,13 @@
 import { recordLabel } from '../records/record-steps.ts';
-import { Outcome, stagedLine } from '../outcomes.ts';
+import { nothingFound, Outcome, stagedLine } from '../outcomes.ts';
 import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
 import { runBatch } from '../pipeline/run-batch.ts';
 import { openDatabase, openPipeline, settleAll } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
 import { createProgress } from './progress.ts';
-import { runJson, unfinishedRun } from './run-end.ts';
-import { batchSpec, setup } from './setup.ts';
+import { nothingFoundLine, runJson, unfinishedRun } from './run-end.ts';
+import { resumedBatch } from './resume.ts';
+import { batchSpec, refuseWrongMediaRoot, setup } from './setup.ts';
 
 export interface StageOptions extends ScopeOptions {
   from?: string | undefined;
@@ -14,6 +15,8 @@ export interface StageOptions extends ScopeOptions {
   concurrency: number;
   batch?: number | undefined;
   json?: boolean | undefined;
+  /** Run a new batch even when none of its first files is under MEDIA_ROOT (a library that lost them). */
+  allowMissing?: boolean | undefined;
 }
 
 /**
@@ -27,7 +30,12 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
     const database = await openDatabase(config.database, res, logger);
-    const [spec, deps] = await settleAll([batchSpec(database.db, config, { ...opts, kind: 'stage' }), openPipeline(config, res, logger, database)] as const);
+    // A batch asked for by id runs as it was recorded (its sources, scope and settings).
+    const asked =
+      opts.batch !== undefined
+        ? resumedBatch(database.ledger, opts.batch, opts, 'stage')
+        : batchSpec(database.db, config, { ...opts, kind: 'stage' }).then((s) => refuseWrongMediaRoot(database, s, config.mediaRoot, opts));
+    const [spec, deps] = await settleAll([asked, openPipeline(config, res, logger, database)] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(deps, spec, {
       concurrency: opts.concurrency,
@@ -52,6 +60,7 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
     if (unfinished !== undefined) return unfinished;
     if (!opts.json) {
       println(io.stdout, stagedLine(counts));
+      if (nothingFound(counts)) println(io.stderr, nothingFoundLine(deps.mediaRoot, batch));
       if (notInPlace.length > 0) {
         println(io.stdout, `Not in place (${notInPlace.length}): once the storage is switched these rows point at nothing until \`migrate\` rewrites them, which it does first:`);
         for (const r of notInPlace) println(io.stdout, `  ${recordLabel(r)}  ${JSON.stringify(r.oldValue ?? '')}  ${r.reason ?? ''}  ${r.detail ?? ''}`.trimEnd());
@@ -60,7 +69,12 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
       println(io.stderr, `Next: media-migrate verify --batch ${batch.id} (proves that switching now serves every staged row), deploy MediaCloudinaryStorage,`);
       println(io.stderr, `      run media-migrate stage again (it places only what was added or changed), then media-migrate migrate.`);
       println(io.stderr, `      Back out: media-migrate rollback --batch ${batch.id} --delete-assets (before the switch, or after switching back).`);
-      if (counts.failed > 0) println(io.stderr, `See the failures: media-migrate status --batch ${batch.id}; export all: media-migrate report --batch ${batch.id}`);
+      if (counts.failed > 0) {
+        println(
+          io.stderr,
+          `See the failures: media-migrate status --batch ${batch.id}; re-run them: media-migrate retry-failed --batch ${batch.id} && media-migrate stage --batch ${batch.id}; export all: media-migrate report --batch ${batch.id}`,
+        );
+      }
     }
     return counts.failed > 0 ? 1 : 0;
   } finally {

@@ -1,4 +1,4 @@
-import { batchStatus, type BatchStatus } from '../ledger/batch-status.ts';
+import { batchStatus, stateText, type BatchStatus } from '../ledger/batch-status.ts';
 import { ExitError } from '../errors.ts';
 import type { Batch, Ledger } from '../ledger/ledger.ts';
 import { recordLabel } from '../records/record-steps.ts';
@@ -22,7 +22,7 @@ const pad = (s: string | number, n: number) => String(s).padStart(n);
 
 function render(s: BatchStatus): string[] {
   const stage = s.kind === 'stage';
-  const head = `Batch ${s.batch} · ${stage ? 'stage · ' : ''}${s.state}${s.dryRun ? ' · dry run' : ''}${stage ? '' : ` · store ${s.store}`}${s.stageBatch !== null ? ` · rewrites stage batch ${s.stageBatch}` : ''} · started ${s.createdAt}`;
+  const head = `Batch ${s.batch} · ${stage ? 'stage · ' : ''}${stateText(s)}${s.dryRun ? ' · dry run' : ''}${stage ? '' : ` · store ${s.store}`}${s.stageBatch !== null ? ` · rewrites stage batch ${s.stageBatch}` : ''} · started ${s.createdAt}`;
   const figures = stage
     ? `  staged ${s.staged}   not in place ${s.notInPlace}   missing ${s.missing}   skipped ${s.skipped}   failed ${s.failed}   pending ${s.pending}   (total ${s.total})`
     : `  migrated ${s.migrated}   missing ${s.missing}   skipped ${s.skipped}   failed ${s.failed}   pending ${s.pending}   (total ${s.total})`;

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import knex, { type Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { DatabaseConfig } from '../config/config.ts';
@@ -142,6 +144,47 @@ export function isConnectionError(err: unknown): boolean {
   return /Connection terminated|connect ECONNREFUSED|terminating connection|Connection lost|server closed the connection|the database system is (starting up|shutting down)/i.test(
     msg,
   );
+}
+
+/**
+ * Why the server would not let us in, in its own words (`database "shpo" does not exist (3D000)`,
+ * `Access denied for user 'app'@'10.0.0.5' (using password: YES) (ER_ACCESS_DENIED_ERROR)`): a bare
+ * SQLSTATE sends the user to a manual. The URL's password is taken out, whatever the driver quoted.
+ */
+export function connectFailure(err: unknown, cfg: Pick<DatabaseConfig, 'url'>): string {
+  const e = err as { code?: unknown; message?: unknown; errors?: { code?: unknown; message?: unknown }[] };
+  // pg reports every address it tried (IPv4 and IPv6 of localhost, say) as an AggregateError.
+  const first = typeof e.message === 'string' && e.message !== '' ? e : (e.errors?.[0] ?? e);
+  const message = typeof first.message === 'string' && first.message !== '' ? first.message.split('\n')[0]! : 'unknown error';
+  const code = typeof first.code === 'string' ? first.code : typeof e.code === 'string' ? e.code : undefined;
+  const text = code && !message.includes(code) ? `${message} (${code})` : message;
+  return withoutPassword(text, cfg.url);
+}
+
+function withoutPassword(text: string, url: string): string {
+  let password = '';
+  try {
+    password = new URL(url).password;
+  } catch {
+    return text;
+  }
+  if (password === '') return text;
+  let out = text;
+  for (const p of new Set([password, decodeURIComponent(password)])) out = out.split(p).join('[REDACTED]');
+  return out;
+}
+
+/**
+ * A SQLite DATABASE_URL names a file that must exist: better-sqlite3 would otherwise create an empty
+ * database there, and a typo in the path would look like an app without tables. Undefined when it
+ * exists (or is `:memory:`), else the one line to refuse with. Whoever means a new file (the demo)
+ * creates it first.
+ */
+export function missingSqliteFile(cfg: Pick<DatabaseConfig, 'url' | 'client'>): string | undefined {
+  if (cfg.client !== 'better-sqlite3') return undefined;
+  const filename = sqliteFilename(cfg.url);
+  if (filename === ':memory:' || existsSync(filename)) return undefined;
+  return `DATABASE_URL: no SQLite database at ${resolve(filename)} (the file does not exist; check the path)`;
 }
 
 /** Opens a connection once, so a wrong DATABASE_URL ends the command at start with one line. */

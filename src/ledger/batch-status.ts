@@ -18,7 +18,16 @@ export interface BatchStatus extends Counts {
   store: string;
   createdAt: string;
   haltedReason: string | null;
+  /** A rolled-back batch: rows its rollback restored, and rows it left (changed by the app since). Null otherwise. */
+  rollback: { restored: number; left: number } | null;
   sources: SourceCounts[];
+}
+
+/** `rolled back: 300 restored, 0 left` for a rolled-back batch, else its state in words (`running`). */
+export function stateText(s: Pick<BatchStatus, 'state' | 'kind' | 'rollback'>): string {
+  if (s.state !== 'rolled_back') return s.state;
+  if (s.kind === 'stage') return 'rolled back (a stage batch writes no row)';
+  return `rolled back: ${s.rollback?.restored ?? 0} restored, ${s.rollback?.left ?? 0} left`;
 }
 
 export function batchState(batch: Batch, counts: Counts): BatchState {
@@ -43,6 +52,7 @@ export async function batchStatus(ledger: Ledger, batch: Batch): Promise<BatchSt
     store: batch.store,
     createdAt: batch.createdAt.toISOString(),
     haltedReason: batch.haltedReason ?? null,
+    rollback: batch.rolledBackAt ? await ledger.counts.rolledBack(batch.id, { dryRun: batch.dryRun }) : null,
     sources,
   };
 }

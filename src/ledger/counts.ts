@@ -37,6 +37,25 @@ export class LedgerCounts {
     return [...by.values()];
   }
 
+  /**
+   * What a rollback did to a batch, from its records: `restored` rows went back to their old value
+   * (`rolled_back_at` set with the row's write), `left` still hold what the batch wrote (the app
+   * changed them since, so the rollback kept its hands off). A dry run wrote nothing to restore.
+   */
+  async rolledBack(batchId: number, opts: { dryRun: boolean }): Promise<{ restored: number; left: number }> {
+    if (opts.dryRun) return { restored: 0, left: 0 };
+    const row = (await this.db(RECORDS)
+      .where({ batch_id: batchId, outcome: Outcome.migrated })
+      .whereNotNull('new_value')
+      .select(
+        this.db.raw('sum(case when rolled_back_at is not null then 1 else 0 end) as ??', ['restored']),
+        // `left` is a keyword on every database: quoted as each one quotes identifiers.
+        this.db.raw('sum(case when rolled_back_at is null then 1 else 0 end) as ??', ['left']),
+      )
+      .first()) as Row | undefined;
+    return { restored: Number(row?.restored ?? 0), left: Number(row?.left ?? 0) };
+  }
+
   async ofReason(batchId: number, outcome: Outcome, reason: Reason): Promise<number> {
     const r = (await this.db(RECORDS).where({ batch_id: batchId, outcome, reason }).count({ n: '*' }).first()) as Row | undefined;
     return Number(r?.n ?? 0);

@@ -163,6 +163,18 @@ export class Records {
   }
 
   /**
+   * Did a batch already find this row's value missing (and was it missing with this very value)? A
+   * file known to be lost says nothing new about MEDIA_ROOT: a re-run meeting it is no wrong folder.
+   * Seeks the (table, column, pk) index.
+   */
+  async knownMissing(ref: Omit<RecordRef, 'batchId'>, value: string): Promise<boolean> {
+    const r = await this.db(RECORDS)
+      .where({ source_table: ref.table, source_column: ref.column, pk: ref.pk, outcome: Outcome.missing, old_value: value })
+      .first('id');
+    return Boolean(r);
+  }
+
+  /**
    * Is this asset wanted by any other record: one that migrated to it (and was not rolled back), or
    * one still working towards it? Only an asset nobody wants may be deleted.
    */

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { CloudinaryConfig, Config, DatabaseConfig, RedisConfig, UploadConfig } from '../config/config.ts';
 import type { RunBatchDeps } from './run-batch.ts';
-import { checkDatabase, createDb } from '../db/connect.ts';
+import { checkDatabase, connectFailure, createDb, missingSqliteFile } from '../db/connect.ts';
 import { CredentialsError, ExitError, errorMessage } from '../errors.ts';
 import { Ledger } from '../ledger/ledger.ts';
 import type { RecordQueue } from './queue.ts';
@@ -28,12 +28,14 @@ export async function openDatabase(
   res: Resources,
   logger?: Logger,
 ): Promise<{ db: Knex; ledger: Ledger }> {
+  const missing = missingSqliteFile(cfg);
+  if (missing) throw new ExitError(2, missing);
   const db = createDb(cfg, logger);
   res.defer('database', () => db.destroy());
   try {
     await checkDatabase(db);
   } catch (err) {
-    throw new ExitError(2, `DATABASE_URL: cannot connect to the database (${reasonOf(err)})`);
+    throw new ExitError(2, `DATABASE_URL: cannot connect to the database: ${connectFailure(err, cfg)}`);
   }
   if (cfg.client === 'pg' && cfg.schema) {
     // Else the first statement fails with PostgreSQL's "no schema has been selected to create in".

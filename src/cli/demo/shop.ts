@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import { databaseClientFor } from '../../config/config.ts';
-import { createDb } from '../../db/connect.ts';
+import { createDb, sqliteFilename } from '../../db/connect.ts';
 import { createShopTables } from '../../django/fixture.ts';
 import { ExitError, errorMessage } from '../../errors.ts';
 import { QUEUE_NAME } from '../../pipeline/queue.ts';
@@ -40,11 +40,19 @@ export const DEMO_PREFIX = 'media-migrate-demo';
 export async function prepareDatabase(url: string | undefined, scratch: string): Promise<DemoDatabase> {
   if (!url) {
     const file = join(scratch, 'demo.sqlite3');
+    // The tool refuses a SQLite URL whose file does not exist (a typo would open an empty database):
+    // the demo means a new one, so it creates the file itself.
+    await writeFile(file, '', { flag: 'a' });
     const env = { DATABASE_URL: `sqlite://${file}` };
     return { env, where: `the SQLite file ${file}`, open: () => createDb({ url: env.DATABASE_URL, client: 'better-sqlite3', schema: undefined, poolMax: 1 }) };
   }
   const client = databaseClientFor(url);
   if (client === 'better-sqlite3') {
+    const file = sqliteFilename(url);
+    if (file !== ':memory:') {
+      await mkdir(dirname(resolve(file)), { recursive: true });
+      await writeFile(file, '', { flag: 'a' });
+    }
     return { env: { DATABASE_URL: url }, where: url, open: () => createDb({ url, client, schema: undefined, poolMax: 1 }) };
   }
   if (client === 'pg') {
