@@ -155,8 +155,8 @@ describe('the figures', () => {
     const { sources } = (await get('/api/batches/1')).body;
     expect(sources).toEqual(
       expect.arrayContaining([
-        { table: 'shop_productimages', column: 'image', total: 9, migrated: 6, missing: 1, skipped: 1, failed: 1, pending: 0, staged: 0, notInPlace: 0 },
-        { table: 'shop_bannerimage', column: 'image', total: 2, migrated: 1, missing: 1, skipped: 0, failed: 0, pending: 0, staged: 0, notInPlace: 0 },
+        { table: 'shop_productimages', column: 'image', media: 'image', total: 9, migrated: 6, missing: 1, skipped: 1, failed: 1, pending: 0, staged: 0, notInPlace: 0 },
+        { table: 'shop_bannerimage', column: 'image', media: 'image', total: 2, migrated: 1, missing: 1, skipped: 0, failed: 0, pending: 0, staged: 0, notInPlace: 0 },
       ]),
     );
   });

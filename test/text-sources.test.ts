@@ -158,6 +158,11 @@ describe('media referenced inside text columns', () => {
     const fileFields = (await h.rows('shop_productimages')).map((x) => x.image as string);
     expect(orphanedMediaSelection(all, { tag: 'media', fileFieldValues: fileFields, resourceTypes: ['image', 'raw', 'video'] })).toEqual(new Set());
 
+    // status says what each source holds; text sources sit beside the file sources with their figures.
+    const status = JSON.parse((await h.run(['status', '--json'])).stdout);
+    expect(status.sources.map((x: { table: string; media: string }) => `${x.table}:${x.media}`).sort()).toEqual(['blog_page:text', 'shop_productimages:image', 'shop_teaser:text']);
+    expect((await h.run(['status'])).stdout).toContain('blog_page.body (text)');
+
     // verify fetches every rewritten reference.
     expect((await h.run(['verify', '--batch', String(summary.batch)])).code).toBe(0);
   });

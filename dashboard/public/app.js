@@ -197,7 +197,7 @@ function renderStatus(s, throughput, queue) {
       return el(
         'tr',
         {},
-        el('td', {}, el('code', { text: `${x.table}.${x.column}` })),
+        el('td', {}, el('code', { text: `${x.table}.${x.column}` }), ...(x.media && x.media !== 'image' ? [' ', el('span', { class: 'media-tag', text: x.media === 'text' ? 'URLs in text' : x.media })] : [])),
         el('td', { class: 'n', text: n(figure(x, 'migrated')) }),
         notInPlace,
         el('td', { class: 'n', text: n(x.missing) }),

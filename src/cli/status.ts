@@ -30,14 +30,16 @@ function render(s: BatchStatus): string[] {
   if (s.scope) lines.push(`  scope: ${s.scopeText}`);
   if (s.haltedReason) lines.push(`  halted: ${s.haltedReason}`);
   if (s.sources.length > 0) {
-    const w = Math.max(6, ...s.sources.map((x) => `${x.table}.${x.column}`.length));
+    // A source that is not image files says what it holds: `(raw)`, `(video)`, `(text)`.
+    const label = (x: BatchStatus['sources'][number]) => `${x.table}.${x.column}${x.media !== 'image' ? ` (${x.media})` : ''}`;
+    const w = Math.max(6, ...s.sources.map((x) => label(x).length));
     const done = (x: BatchStatus['sources'][number]) => (stage ? [pad(x.staged, 9), pad(x.notInPlace, 13)] : [pad(x.migrated, 9)]);
     lines.push(
       '',
       `  ${'source'.padEnd(w)} ${pad('total', 7)} ${(stage ? [pad('staged', 9), pad('not in place', 13)] : [pad('migrated', 9)]).join(' ')} ${pad('missing', 8)} ${pad('skipped', 8)} ${pad('failed', 7)} ${pad('pending', 8)}`,
     );
     for (const x of s.sources) {
-      lines.push(`  ${`${x.table}.${x.column}`.padEnd(w)} ${pad(x.total, 7)} ${done(x).join(' ')} ${pad(x.missing, 8)} ${pad(x.skipped, 8)} ${pad(x.failed, 7)} ${pad(x.pending, 8)}`);
+      lines.push(`  ${label(x).padEnd(w)} ${pad(x.total, 7)} ${done(x).join(' ')} ${pad(x.missing, 8)} ${pad(x.skipped, 8)} ${pad(x.failed, 7)} ${pad(x.pending, 8)}`);
     }
   }
   return lines;

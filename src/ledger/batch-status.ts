@@ -1,4 +1,5 @@
-import type { Batch, BatchKind, Ledger, SourceCounts } from './ledger.ts';
+import { sourceType, type Batch, type BatchKind, type Ledger, type SourceCounts } from './ledger.ts';
+import { isTextSource } from '../config/sources.ts';
 import { sumCounts, type Counts } from '../outcomes.ts';
 import { describeScope, isScoped, type BatchScope } from '../config/scope.ts';
 
@@ -20,7 +21,8 @@ export interface BatchStatus extends Counts {
   haltedReason: string | null;
   /** A rolled-back batch: rows its rollback restored, and rows it left (changed by the app since). Null otherwise. */
   rollback: { restored: number; left: number } | null;
-  sources: SourceCounts[];
+  /** Per source, with what it holds: `image`, `raw` or `video` files, or media URLs inside `text`. */
+  sources: (SourceCounts & { media: 'image' | 'raw' | 'video' | 'text' })[];
 }
 
 /** `rolled back: 300 restored, 0 left` for a rolled-back batch, else its state in words (`running`). */
@@ -53,6 +55,11 @@ export async function batchStatus(ledger: Ledger, batch: Batch): Promise<BatchSt
     createdAt: batch.createdAt.toISOString(),
     haltedReason: batch.haltedReason ?? null,
     rollback: batch.rolledBackAt ? await ledger.counts.rolledBack(batch.id, { dryRun: batch.dryRun }) : null,
-    sources,
+    sources: sources.map((x) => ({ ...x, media: mediaOf(batch, x) })),
   };
+}
+
+function mediaOf(batch: Batch, ref: { table: string; column: string }): 'image' | 'raw' | 'video' | 'text' {
+  const source = batch.sources.find((s) => s.table === ref.table && s.column === ref.column);
+  return source && isTextSource(source) ? 'text' : sourceType(batch, ref);
 }
