@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { Batches } from './batches.ts';
 import { LedgerCounts } from './counts.ts';
 import { CutoverRecords } from './cutover.ts';
+import { openIdentity, type LedgerIdentity } from './identity.ts';
 import { migrateLedger } from './migrations.ts';
 import { PendingSeeks } from './pending.ts';
 import { Records } from './records.ts';
@@ -9,6 +10,7 @@ import { Reopening } from './reopen.ts';
 import { TaggingState } from './tagging.ts';
 
 export * from './types.ts';
+export type { LedgerIdentity } from './identity.ts';
 
 /**
  * The durable record of a migration, in the app's own database: one row per batch, one row per
@@ -26,6 +28,8 @@ export class Ledger {
   readonly tagging: TaggingState;
   readonly counts: LedgerCounts;
   readonly reopen: Reopening;
+  /** The ledger's identity (identity.ts), known once `open()` has run: it namespaces this ledger's Redis keys. */
+  id: string | undefined;
 
   constructor(readonly db: Knex) {
     this.pending = new PendingSeeks(db);
@@ -39,5 +43,13 @@ export class Ledger {
 
   migrate(): Promise<void> {
     return migrateLedger(this.db);
+  }
+
+  /** Brings the schema up to date and reads the ledger's identity: what every command does first. */
+  async open(): Promise<LedgerIdentity> {
+    await this.migrate();
+    const identity = await openIdentity(this.db);
+    this.id = identity.id;
+    return identity;
   }
 }

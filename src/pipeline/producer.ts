@@ -42,10 +42,10 @@ export interface EnqueueResult {
 }
 
 /** Adds one job per record; fixed job ids make re-sending a chunk harmless. */
-export async function addJobs(queue: RecordQueue, refs: readonly RecordRef[]): Promise<void> {
+export async function addJobs(queue: RecordQueue, refs: readonly RecordRef[], ledgerId?: string): Promise<void> {
   if (refs.length === 0) return;
   await queue.addBulk(
-    refs.map((ref) => ({ name: `${ref.table}.${ref.column}`, data: toJobData(ref), opts: { jobId: jobIdFor(ref) } })),
+    refs.map((ref) => ({ name: `${ref.table}.${ref.column}`, data: toJobData(ref, ledgerId), opts: { jobId: jobIdFor(ref) } })),
   );
 }
 

@@ -164,7 +164,7 @@ async function addWindowJobs(deps: WindowDeps, records: readonly LedgerRecord[],
   await deps.queue.addBulk(
     records.map((r) => ({
       name: `${r.table}.${r.column}`,
-      data: toJobData(r),
+      data: toJobData(r, deps.ledger.id),
       opts: {
         jobId: jobIdFor(r),
         // In flight when Redis was lost: let that attempt end before another starts.

@@ -1,4 +1,5 @@
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -17,6 +18,7 @@ import { startRefiller, type Refiller, type WindowDeps } from './queue-window.ts
 import { jobsForUploadSlots, limitUploads } from './upload-slots.ts';
 import { createWorkerGuard, type WorkerGuard } from './worker-guard.ts';
 import { registerWorker } from './worker-registry.ts';
+import { foreignJobMessage, ledgerDatabase } from './ledger-space.ts';
 import type { Uploader } from '../cloudinary/uploader.ts';
 
 export interface RecordWorkerDeps {
@@ -61,6 +63,9 @@ const SWEEP_AFTER_MS = 60_000;
 
 /** How long a job waits for an unreachable database before trying again (attempts untouched). */
 const DB_WAIT_MS = 2_000;
+
+/** How long a slot rests after handing back another ledger's job, so it does not take it again at once. */
+const FOREIGN_REST_MS = 1_000;
 
 /**
  * Wraps the record handler in a BullMQ Worker and turns each kind of failure into the queue's
@@ -148,7 +153,24 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
     deps.onHalt?.(message);
   };
 
+  // Another ledger's job (keys moved by hand: by default each ledger has its own space) goes back to
+  // the queue at once, attempts untouched and undelayed, for its own workers; said once per ledger.
+  const foreignSeen = new Set<string>();
+  const leaveForeign = async (job: Job<RecordJobData, RecordJobResult>, token: string | undefined, owner: string): Promise<never> => {
+    await job.moveToWait(token);
+    const mine = deps.redis.ledger;
+    if (mine && !foreignSeen.has(owner)) {
+      foreignSeen.add(owner);
+      const database = await ledgerDatabase(deps.connection, mine.queuePrefix, owner).catch(() => undefined);
+      deps.logger.warn({ ledger: mine.id, otherLedger: owner }, foreignJobMessage(mine, { id: owner, database }));
+    }
+    await sleep(FOREIGN_REST_MS);
+    throw new WaitingError();
+  };
+
   const processor = async (job: Job<RecordJobData, RecordJobResult>, token?: string): Promise<RecordJobResult> => {
+    const owner = job.data.l;
+    if (owner !== undefined && deps.redis.ledger && owner !== deps.redis.ledger.id) return leaveForeign(job, token, owner);
     const ref = fromJobData(job.data);
     const log = deps.logger.child({ jobId: job.id, batch: ref.batchId, table: ref.table, column: ref.column, pk: ref.pk });
     const label = recordLabel(ref);
