@@ -93,8 +93,13 @@ export interface RefillResult {
 /**
  * Hands Redis the batch's next pending records, up to the room left in the window. Safe to call
  * from any number of processes at any time.
+ *
+ * The batches of a ledger share its queue, so one batch could fill the whole window with jobs nobody
+ * takes (every worker refuses it: the media is not mounted anywhere) and starve the others. So each
+ * open batch may always hold its share of the window (QUEUE_WINDOW divided among the open batches),
+ * even when the window is full; Redis then holds at most twice QUEUE_WINDOW.
  */
-export async function refillWindow(deps: WindowDeps, batch: Batch): Promise<RefillResult> {
+export async function refillWindow(deps: WindowDeps, batch: Batch, opts: { openBatches?: number } = {}): Promise<RefillResult> {
   const r = await withLock(deps, batch.id, async () => {
     let room = deps.size - (await jobsInWindow(deps.queue));
     const key = cursorKey(deps.prefix, batch.id);
@@ -106,6 +111,7 @@ export async function refillWindow(deps: WindowDeps, batch: Batch): Promise<Refi
     const lost = mine === undefined && (await deps.ledger.pending.hasProgress(batch.id));
     let cursor: Cursor = mine ?? (lost ? { ...START, lostAt: Date.now() } : START);
     if (lost) deps.logger.warn({ batch: batch.id }, 'Redis lost the queue window; handing the pending records over again');
+    if (room <= 0) room = await shareLeft(deps, batch, cursor, opts.openBatches);
     let added = 0;
     while (room > 0) {
       const page = await deps.ledger.pending.after(batch.id, cursor, Math.min(PAGE, room));
@@ -121,6 +127,14 @@ export async function refillWindow(deps: WindowDeps, batch: Batch): Promise<Refi
     return { added, exhausted: false, locked: true };
   });
   return r ?? { added: 0, exhausted: false, locked: false };
+}
+
+/** Room for a batch in a full window: what it lacks of its share of it (none when it is the only open batch). */
+async function shareLeft(deps: WindowDeps, batch: Batch, cursor: Cursor, openBatches?: number): Promise<number> {
+  const open = openBatches ?? (await deps.ledger.batches.open()).length;
+  if (open <= 1) return 0;
+  const share = Math.ceil(deps.size / open);
+  return Math.max(0, share - (await deps.ledger.pending.handedOver(batch.id, cursor, share)));
 }
 
 /**
@@ -196,7 +210,7 @@ export function startRefiller(deps: WindowDeps, opts: { everyMs?: number; healAf
   const tick = async () => {
     const batches = opts.batches ? await opts.batches() : await deps.ledger.batches.open();
     for (const batch of batches) {
-      const r = await refillWindow(deps, batch);
+      const r = await refillWindow(deps, batch, { openBatches: batches.length });
       if (!r.locked || !r.exhausted || r.added > 0) {
         idleSince.delete(batch.id);
         continue;

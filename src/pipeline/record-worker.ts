@@ -265,12 +265,20 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
     autorun: false,
   });
   worker.on('error', (err) => deps.logger.error({ error: errorMessage(err) }, 'worker error'));
-  // Every process that works the queue keeps its window full from the ledger.
-  const refiller = startRefiller(windowDeps, { healAfterMs: deps.healAfterMs });
+  // Every process that works the queue keeps its window full from the ledger; the guard hears which
+  // batches are open from it, so a new batch is taken even while an older one is refused.
+  const refiller = startRefiller(windowDeps, {
+    healAfterMs: deps.healAfterMs,
+    batches: async () => {
+      const open = await deps.ledger.batches.open();
+      guard.observe(open);
+      return open;
+    },
+  });
   // At start, every open batch's media: a machine without it says so at once, not at its first job.
   void deps.ledger
     .batches.open()
-    .then((open) => Promise.all(open.map((b) => guard.refusal(b))))
+    .then((open) => (guard.observe(open), Promise.all(open.map((b) => guard.refusal(b)))))
     .catch(() => {})
     .finally(run);
   worker.on('drained', () => refiller.kick());

@@ -11,6 +11,12 @@ import type { Redis } from 'ioredis';
 
 export type WorkerStateName = 'working' | 'refusing' | 'paused';
 
+/** Why a process will not take one batch's jobs. */
+export interface BatchVerdict {
+  state: Exclude<WorkerStateName, 'working'>;
+  detail: string;
+}
+
 export interface WorkerState {
   id: string;
   host: string;
@@ -19,6 +25,11 @@ export interface WorkerState {
   state: WorkerStateName;
   /** Why it refuses or paused: the one line it logged. */
   detail: string | null;
+  /**
+   * The batches it refuses or paused on, each with its line: a process refusing one batch still works
+   * the others (its `state` says `working` while it takes any open batch's jobs).
+   */
+  batches?: Record<string, BatchVerdict>;
   startedAt: string;
   seenAt: string;
 }
@@ -31,7 +42,7 @@ const foundKey = (prefix: string, batchId: number) => `${prefix}:media-migrate:f
 
 export interface WorkerRegistration {
   id: string;
-  set(state: WorkerStateName, detail?: string): void;
+  set(state: WorkerStateName, detail?: string, batches?: Record<string, BatchVerdict>): void;
   /** Counts files this process found for a batch (flushed with the heartbeat). */
   found(batchId: number): void;
   /** Whether another live process has found files of this batch. */
@@ -44,11 +55,22 @@ export function registerWorker(redis: Redis, prefix: string, info: { concurrency
   const startedAt = new Date().toISOString();
   let state: WorkerStateName = 'working';
   let detail: string | null = null;
+  let verdicts: Record<string, BatchVerdict> = {};
   const found = new Map<number, number>();
   const announced = new Set<number>();
 
   const beat = async () => {
-    const entry: WorkerState = { id, host: hostname(), pid: process.pid, concurrency: info.concurrency, state, detail, startedAt, seenAt: new Date().toISOString() };
+    const entry: WorkerState = {
+      id,
+      host: hostname(),
+      pid: process.pid,
+      concurrency: info.concurrency,
+      state,
+      detail,
+      ...(Object.keys(verdicts).length > 0 ? { batches: verdicts } : {}),
+      startedAt,
+      seenAt: new Date().toISOString(),
+    };
     const m = redis.multi().hset(workersKey(prefix), id, JSON.stringify(entry));
     for (const [batchId, n] of found) m.hincrby(foundKey(prefix, batchId), id, n).expire(foundKey(prefix, batchId), 86_400);
     found.clear();
@@ -61,9 +83,10 @@ export function registerWorker(redis: Redis, prefix: string, info: { concurrency
 
   return {
     id,
-    set(next, why) {
+    set(next, why, batches) {
       state = next;
       detail = why ?? null;
+      verdicts = batches ?? {};
       tick();
     },
     found(batchId) {
@@ -107,4 +130,11 @@ export async function listWorkers(redis: Redis, prefix: string): Promise<WorkerS
     live.push(w);
   }
   return live.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+}
+
+/** How a process stands towards one batch: refusing or paused on it, or working (whatever it does with the others). */
+export function stateFor(w: WorkerState, batchId: number): WorkerState {
+  if (w.batches === undefined) return w;
+  const v = w.batches[String(batchId)];
+  return v ? { ...w, state: v.state, detail: v.detail } : { ...w, state: 'working', detail: null };
 }
