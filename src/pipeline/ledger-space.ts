@@ -7,7 +7,7 @@ import type { LedgerName, RedisConfig } from '../config/config.ts';
  * the worker registry, the counters) lives under `QUEUE_PREFIX:<ledger id>`, so a process of one ledger
  * never sees, let alone takes, fails or delays, a job of another. Jobs also carry their ledger's id:
  * a process that meets another ledger's job anyway (keys copied or renamed by hand) leaves it to its
- * own workers (record-worker.ts).
+ * own workers (foreign-jobs.ts).
  *
  * The ledgers sharing a QUEUE_PREFIX note themselves in one hash beside their spaces, so a log line
  * can name the other database (never its credentials).

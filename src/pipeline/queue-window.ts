@@ -34,6 +34,8 @@ export interface WindowDeps {
    * Redis): it is handed over with this delay, so that attempt ends before another starts.
    */
   inFlightMs: number;
+  /** This process's id in the worker registry: a refill lock it leaves behind when killed is released by others (takeover.ts). */
+  owner?: string | undefined;
 }
 
 /** Ledger records per query and per addBulk. */
@@ -72,7 +74,7 @@ const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
 
 async function withLock<T>(deps: WindowDeps, batchId: number, work: () => Promise<T>): Promise<T | undefined> {
   const key = lockKey(deps.prefix, batchId);
-  const token = randomBytes(8).toString('hex');
+  const token = `${deps.owner ?? '-'}|${randomBytes(8).toString('hex')}`;
   if ((await deps.redis.set(key, token, 'PX', LOCK_MS, 'NX')) !== 'OK') return undefined;
   try {
     return await work();
