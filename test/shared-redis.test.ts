@@ -36,7 +36,7 @@ describe('two ledgers on one Redis and one QUEUE_PREFIX', () => {
     const a = await world(prefix);
     const b = await world(prefix);
     await seed(a, 5, 1_000);
-    const n = 150;
+    const n = 300;
     await seed(b, n, 0);
 
     const idle = spawnCli(['worker', '--concurrency', '4'], { ...a.env, LOG_LEVEL: 'debug' });
@@ -69,6 +69,8 @@ describe('two ledgers on one Redis and one QUEUE_PREFIX', () => {
     expect((await a.rows('shop_productimages')).map((x) => x.image)).toEqual([1, 2, 3, 4, 5].map((i) => `p/${i}.png`));
     const out = idle.output();
     expect(out).not.toMatch(/not a source of batch/);
+    // It never met one of B's jobs; had it, it would have said so once at most.
+    expect(out.split('\n').filter((l) => l.includes('a job of another database')).length).toBeLessThanOrEqual(1);
     expect(out).not.toMatch(/"jobId"/);
     expect(a.emulator.stats().uploadRequests).toBe(0);
   });

@@ -132,7 +132,7 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
           break;
         }
         // Only this batch's verdict ends the run: one on another batch leaves this one running.
-        if (worker.halted() || worker.guard.paused(batch.id)) break;
+        if (worker.halted() || worker.guard.verdict(batch.id)) break;
       } catch (err) {
         // The database or Redis is away for a while: the workers wait for it, and so do we.
         if (!isConnectionError(err) && !isRedisUnavailable(err)) throw err;
@@ -145,7 +145,7 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
   }
   counts = await ledger.counts.total(batch.id);
   opts.onProgress?.(counts, batch);
-  return { batch: (await ledger.batches.get(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted, refused: worker.guard.paused(batch.id) };
+  return { batch: (await ledger.batches.get(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted, refused: worker.guard.verdict(batch.id) };
 }
 
 async function closeWithin(closing: Promise<void>, ms: number, logger: Logger): Promise<void> {

@@ -25,8 +25,6 @@ export interface WorkerGuard {
   verdict(batchId: number): string | undefined;
   /** Notes an outcome; may pause the process on the batch (see above). */
   after(batch: Batch, ref: RecordRef, outcome: string, reason: string): Promise<void>;
-  /** The message this process paused itself with on the batch (on any batch when none is named). */
-  paused(batchId?: number): string | undefined;
   /** The open batches as the refiller last listed them: verdicts on the others are forgotten. */
   observe(open: readonly Batch[]): void;
   close(): void;
@@ -163,7 +161,6 @@ export function createWorkerGuard(deps: WorkerGuardDeps): WorkerGuard {
         deps.registry.found(batch.id);
       }
     },
-    paused: (batchId) => (batchId === undefined ? [...pausedOn.values()][0] : pausedOn.get(batchId)),
     observe(batches) {
       const now = new Set(batches.map((b) => b.id));
       const changed = now.size !== open.size || [...now].some((id) => !open.has(id));
