@@ -53,7 +53,7 @@ describe('one batch refused, another run', () => {
     });
     expect(r.stdout.trim()).toBe('✔ DONE | Migrated=8 | Missing=0 | Skipped=0 | Failed=0');
     expect(r.code).toBe(0);
-    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(Date.now() - started).toBeLessThan(25_000);
     const rows = await h.rows('shop_bannerimage');
     for (const row of rows) expect(h.emulator.assets.has(String(row.image))).toBe(true);
     // Batch 1 was refused, not marked missing: all of it still pending for a machine that sees it.

@@ -67,7 +67,6 @@ const DB_WAIT_MS = 2_000;
 /** How often a job may be taken back from a dead or stalled worker before it fails (BullMQ's maxStalledCount). */
 const MAX_STALLED = 3;
 
-
 /**
  * Wraps the record handler in a BullMQ Worker and turns each kind of failure into the queue's
  * language: permanent → UnrecoverableError (no more attempts); rate limited → the whole queue waits

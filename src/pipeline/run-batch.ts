@@ -145,7 +145,9 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
   }
   counts = await ledger.counts.total(batch.id);
   opts.onProgress?.(counts, batch);
-  return { batch: (await ledger.batches.get(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted, refused: worker.guard.verdict(batch.id) };
+  // A batch others finished while this process refused it ended all the same.
+  const verdict = counts.pending > 0 ? worker.guard.verdict(batch.id) : undefined;
+  return { batch: (await ledger.batches.get(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted, refused: verdict };
 }
 
 async function closeWithin(closing: Promise<void>, ms: number, logger: Logger): Promise<void> {
