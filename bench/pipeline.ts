@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QUEUE_NAME } from '../src/pipeline/queue.ts';
+import { Ledger } from '../src/ledger/ledger.ts';
 import { CpuMeter, prefixMemory, spawnCli, succeeded, type CpuReport, type EmulatorProcess, type Spawned, type World } from './world.ts';
 
 /** How the real commands are run and timed. Times come from the ledger, in the database's clock. */
@@ -73,10 +74,19 @@ export async function runMigrate(
   return { images: t.migrated + failed, seconds: t.seconds, perSecond: (t.migrated + failed) / t.seconds, commandSeconds, failed, failure, cpu: report };
 }
 
+/**
+ * Where the world's ledger keeps its keys: QUEUE_PREFIX and the ledger's id (src/pipeline/ledger-space.ts).
+ * Opens the ledger (creating it if no command has yet), as every command does first.
+ */
+export async function ledgerSpace(world: World): Promise<string> {
+  const { id } = await new Ledger(world.db).open();
+  return `${world.prefix}:${id}`;
+}
+
 /** A BullMQ handle on the world's queue, for pausing and resuming it around worker start-up. */
-export function benchQueue(world: World): { queue: Queue; close(): Promise<void> } {
+export async function benchQueue(world: World): Promise<{ queue: Queue; close(): Promise<void> }> {
   const connection = world.redis.client.duplicate();
-  const queue = new Queue(QUEUE_NAME, { connection, prefix: world.prefix });
+  const queue = new Queue(QUEUE_NAME, { connection, prefix: await ledgerSpace(world) });
   return {
     queue,
     async close() {
@@ -142,7 +152,7 @@ export interface RedisSnapshot {
 
 export async function redisSnapshot(world: World): Promise<RedisSnapshot> {
   const redis = world.redis.client;
-  const q = `${world.prefix}:${QUEUE_NAME}:`;
+  const q = `${await ledgerSpace(world)}:${QUEUE_NAME}:`;
   const finished = new Set([...(await redis.zrange(`${q}completed`, 0, -1)), ...(await redis.zrange(`${q}failed`, 0, -1))]);
   const bytes = await prefixMemory(redis, world.prefix, (key) => {
     const rest = key.startsWith(q) ? key.slice(q.length) : key;

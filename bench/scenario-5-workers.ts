@@ -44,7 +44,7 @@ export async function scenarioWorkers(ctx: BenchContext, world: World): Promise<
     await world.fillRows(images);
     await world.resetState();
     await emulator.reset();
-    const bq = benchQueue(world);
+    const bq = await benchQueue(world);
     const queue = bq.queue;
     try {
       await queue.pause();

@@ -1,7 +1,7 @@
 import { batchStatus, type BatchStatus } from '../src/ledger/batch-status.ts';
 import type { Batch, Ledger } from '../src/ledger/ledger.ts';
 import type { RecordQueue } from '../src/pipeline/queue.ts';
-import type { WorkerState } from '../src/pipeline/worker-registry.ts';
+import { stateFor, type WorkerState } from '../src/pipeline/worker-registry.ts';
 import { HttpError, HttpStatus, intParam } from './http.ts';
 
 /** Minutes of history in the throughput chart. */
@@ -96,5 +96,7 @@ export async function overview(
   if (!batch) return { status: null, throughput: null, queue: q, processes: p, enqueue: null };
   const status = await batchStatus(ledger, batch);
   const task = enqueueOf(batch.id);
-  return { status, throughput: await throughput(ledger, batch, status), queue: q, processes: p, enqueue: task ? { state: task.state, error: task.error } : null };
+  // Each process as it stands towards this batch: one refusing an older batch may well work this one.
+  const standing = p.map((w) => stateFor(w, batch.id));
+  return { status, throughput: await throughput(ledger, batch, status), queue: q, processes: standing, enqueue: task ? { state: task.state, error: task.error } : null };
 }

@@ -92,9 +92,10 @@ describe('running again', () => {
     const conn = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     const q = new Queue(QUEUE_NAME, { connection: conn, prefix: h.prefix });
     expect(await q.getWaitingCount()).toBe(5);
-    // Job data carries the record's identity only.
+    // Job data carries the record's identity only, and its ledger's (several databases may share Redis).
     const jobs = await q.getWaiting();
-    expect(Object.keys(jobs[0]!.data).sort()).toEqual(['b', 'c', 'pk', 't']);
+    expect(Object.keys(jobs[0]!.data).sort()).toEqual(['b', 'c', 'l', 'pk', 't']);
+    expect(jobs[0]!.data.l).toBe(h.ledgerId);
     await q.close();
     conn.disconnect();
   });

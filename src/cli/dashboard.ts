@@ -29,8 +29,9 @@ export async function dashboardCommand(opts: DashboardOptions, io: CommandIO): P
   // With MEDIA_ROOT here, a batch started from the page records a fingerprint of it.
   const { config, logger, res } = setup(io, io.env.MEDIA_ROOT?.trim() ? ['database', 'redis', 'mediaRoot'] : ['database', 'redis']);
   try {
-    const { db, ledger } = await openDatabase(config.database, res, logger);
-    const { queue } = await openQueue(config.redis, config.upload, res, logger);
+    const { db, ledger, name } = await openDatabase(config.database, res, logger);
+    // This ledger's queue: the one bull-board shows, in the space of this database's ledger.
+    const { queue, redis } = await openQueue(config.redis, config.upload, res, logger, name);
     // Redis going away is reported on the page and by /healthz; the log gets one line per error at debug.
     queue.on('error', (err) => logger.debug({ error: errorMessage(err) }, 'dashboard: queue connection error'));
     // Health checks and counters use a connection that gives up on a command instead of queueing it forever.
@@ -46,7 +47,7 @@ export async function dashboardCommand(opts: DashboardOptions, io: CommandIO): P
         ledger,
         queue,
         redis: plain,
-        prefix: config.redis.prefix,
+        prefix: redis.prefix,
         window: { size: config.redis.window, inFlightMs: config.upload.lockDurationMs },
         delivery: deliveryTarget(io.env),
         storage: config.storage,

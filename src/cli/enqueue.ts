@@ -24,7 +24,7 @@ export async function enqueueCommand(opts: EnqueueCommandOptions, io: CommandIO)
   // With MEDIA_ROOT here, the batch records a fingerprint of it that every worker checks.
   const { config, logger, res } = setup(io, io.env.MEDIA_ROOT?.trim() ? ['database', 'redis', 'mediaRoot'] : ['database', 'redis']);
   try {
-    const { db, ledger } = await openDatabase(config.database, res, logger);
+    const { db, ledger, name } = await openDatabase(config.database, res, logger);
     if (opts.stage && opts.dryRun) throw new ExitError(2, '--stage: a stage batch writes no row already; drop --dry-run');
     // A batch asked for by id is resumed as it was recorded (its sources, scope and settings).
     const mediaRoot = 'mediaRoot' in config ? (config.mediaRoot as string) : undefined;
@@ -32,7 +32,7 @@ export async function enqueueCommand(opts: EnqueueCommandOptions, io: CommandIO)
       opts.batch !== undefined
         ? await resumedBatch(ledger, opts.batch, opts, 'enqueue')
         : await refuseWrongMediaRoot({ db, ledger }, await batchSpec(db, config, { ...opts, kind: opts.stage ? 'stage' : 'migrate' }), mediaRoot, opts);
-    const { queue, connection } = await openQueue(config.redis, config.upload, res, logger);
+    const { queue, connection } = await openQueue(config.redis, config.upload, res, logger, name);
     const window = { size: config.redis.window, inFlightMs: config.upload.lockDurationMs };
     const r = await enqueueBatch({ db, ledger, queue, redis: connection, logger, window, mediaRoot }, spec, { batchId: opts.batch });
     const counts = await ledger.counts.total(r.batch.id);

@@ -4,11 +4,15 @@ import type { Logger } from '../logger.ts';
 import type { Counts } from '../outcomes.ts';
 
 export interface Progress {
-  update(c: Counts): void;
+  /** `waiting`: what the run waits for while nothing finishes (a lock, a retry, a rate limit), with how long. */
+  update(c: Counts, waiting?: string): void;
   stop(): void;
 }
 
-/** A bar on a terminal; elsewhere (CI, a log file) a structured line every few seconds. */
+/**
+ * A bar on a terminal; elsewhere (CI, a log file) a structured line every few seconds. While the run
+ * waits on something, both say for what, instead of sitting silently at 299/300.
+ */
 export function createProgress(opts: { isTTY: boolean; stream: Writable; logger: Logger; everyMs?: number }): Progress {
   const started = Date.now();
   if (opts.isTTY) {
@@ -16,7 +20,7 @@ export function createProgress(opts: { isTTY: boolean; stream: Writable; logger:
       {
         stream: opts.stream as NodeJS.WritableStream,
         format:
-          '{bar} {percentage}% | {value}/{total} | migrated {migrated} · missing {missing} · skipped {skipped} · failed {failed} | {rate}/s',
+          '{bar} {percentage}% | {value}/{total} | migrated {migrated} · missing {missing} · skipped {skipped} · failed {failed} | {rate}/s{waiting}',
         hideCursor: true,
         clearOnComplete: false,
         etaBuffer: 50,
@@ -25,10 +29,10 @@ export function createProgress(opts: { isTTY: boolean; stream: Writable; logger:
     );
     let started_ = false;
     return {
-      update(c) {
+      update(c, waiting) {
         const done = c.total - c.pending;
         const rate = (done / Math.max((Date.now() - started) / 1000, 0.001)).toFixed(1);
-        const payload = { ...c, rate };
+        const payload = { ...c, rate, waiting: waiting ? ` | waiting for ${waiting}` : '' };
         if (!started_) {
           bar.start(Math.max(c.total, 1), done, payload);
           started_ = true;
@@ -45,13 +49,13 @@ export function createProgress(opts: { isTTY: boolean; stream: Writable; logger:
   const every = opts.everyMs ?? 5_000;
   let last = 0;
   return {
-    update(c) {
+    update(c, waiting) {
       const now = Date.now();
       if (now - last < every) return;
       last = now;
       const done = c.total - c.pending;
       const pct = c.total ? Math.floor((done / c.total) * 100) : 0;
-      opts.logger.info({ ...c }, `progress ${done}/${c.total} (${pct}%)`);
+      opts.logger.info({ ...c, ...(waiting ? { waiting } : {}) }, `progress ${done}/${c.total} (${pct}%)${waiting ? ` · waiting for ${waiting}` : ''}`);
     },
     stop() {},
   };

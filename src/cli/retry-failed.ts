@@ -41,12 +41,12 @@ export async function retryFailedCommand(opts: RetryFailedOptions, io: CommandIO
   }
   const { config, logger, res } = setup(io, ['database', 'redis']);
   try {
-    const { ledger } = await openDatabase(config.database, res, logger);
+    const { ledger, name } = await openDatabase(config.database, res, logger);
     // A report says which batch its lines are of; plain `table,pk` lines are of the latest.
     const listedBatch = opts.from !== undefined && opts.batch === undefined ? await firstListedBatch(opts.from) : undefined;
     const batch = await resolveBatch(ledger, opts.batch ?? listedBatch);
-    const { queue, connection } = await openQueue(config.redis, config.upload, res, logger);
-    const window = { ledger, queue, redis: connection, prefix: config.redis.prefix, size: config.redis.window, inFlightMs: config.upload.lockDurationMs, logger };
+    const { queue, connection, redis } = await openQueue(config.redis, config.upload, res, logger, name);
+    const window = { ledger, queue, redis: connection, prefix: redis.prefix, size: config.redis.window, inFlightMs: config.upload.lockDurationMs, logger };
     if (opts.from !== undefined) {
       const r = await retryListed(window, batch.id, opts.from);
       if (opts.json) {

@@ -41,7 +41,7 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
       concurrency: opts.concurrency,
       batchId: opts.batch,
       signal: io.signal,
-      onProgress: (c) => progress.update(c),
+      onProgress: (c, _b, waiting) => progress.update(c, waiting),
     }).finally(() => progress.stop());
     const { counts, batch } = result;
     const notInPlace = [];

@@ -12,10 +12,25 @@ export interface DatabaseConfig {
 
 export interface RedisConfig {
   url: string;
-  /** BullMQ key prefix: lets several tools (or tests) share one Redis without seeing each other. */
+  /**
+   * The prefix of every key: QUEUE_PREFIX as set, then, once the ledger is open, QUEUE_PREFIX and the
+   * ledger's id (pipeline/ledger-space.ts), so two databases sharing one Redis never see each other's work.
+   */
   prefix: string;
   /** Jobs Redis holds at once (QUEUE_WINDOW); the ledger holds the rest of the batch. */
   window: number;
+  /** Once the ledger is open: whose keys these are. */
+  ledger?: LedgerName | undefined;
+}
+
+/** A ledger as Redis and the logs know it. */
+export interface LedgerName {
+  /** The ledger's random identity (media_migrate_ledger). */
+  id: string;
+  /** Its database for humans, without credentials (config/database-label.ts). */
+  database: string;
+  /** QUEUE_PREFIX as set: shared by every ledger on this Redis. */
+  queuePrefix: string;
 }
 
 export interface CloudinaryConfig {

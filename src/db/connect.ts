@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import knex, { type Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { DatabaseConfig } from '../config/config.ts';
+import { sqliteFilename } from '../config/database-label.ts';
 
 export type { Knex };
 
@@ -75,10 +76,7 @@ export function createDb(cfg: DatabaseConfig, logger?: Logger): Knex {
   });
 }
 
-/** `sqlite:///abs/app.db`, `sqlite://relative.db`, `sqlite::memory:` or `file:app.db`. */
-export function sqliteFilename(url: string): string {
-  return url.replace(/^(sqlite|file):(\/\/)?/, '') || ':memory:';
-}
+export { sqliteFilename };
 
 /**
  * `column = value`, compared byte for byte. MySQL's default collations ignore case and trailing

@@ -71,6 +71,13 @@ export class Batches {
     return r ? toBatch(r) : undefined;
   }
 
+  /** The newest fingerprint an earlier batch (not rolled back) recorded of the media folder. */
+  async latestFingerprint(beforeId: number): Promise<{ batchId: number; fingerprint: MediaFingerprint } | undefined> {
+    const r = await this.db(BATCHES).where('id', '<', beforeId).whereNotNull('fingerprint').whereNull('rolled_back_at').orderBy('id', 'desc').first();
+    const b = r ? toBatch(r) : undefined;
+    return b?.fingerprint ? { batchId: b.fingerprint.from ?? b.id, fingerprint: b.fingerprint } : undefined;
+  }
+
   async setFingerprint(batchId: number, fingerprint: MediaFingerprint): Promise<void> {
     await this.db(BATCHES).where({ id: batchId }).update({ fingerprint: JSON.stringify(fingerprint) });
   }

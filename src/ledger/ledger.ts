@@ -3,6 +3,7 @@ import { TextAssets } from './assets.ts';
 import { Batches } from './batches.ts';
 import { LedgerCounts } from './counts.ts';
 import { CutoverRecords } from './cutover.ts';
+import { openIdentity, type LedgerIdentity } from './identity.ts';
 import { migrateLedger } from './migrations.ts';
 import { PendingSeeks } from './pending.ts';
 import { Records } from './records.ts';
@@ -10,6 +11,7 @@ import { Reopening } from './reopen.ts';
 import { TaggingState } from './tagging.ts';
 
 export * from './types.ts';
+export type { LedgerIdentity } from './identity.ts';
 
 /**
  * The durable record of a migration, in the app's own database: one row per batch, one row per
@@ -28,6 +30,8 @@ export class Ledger {
   readonly counts: LedgerCounts;
   readonly reopen: Reopening;
   readonly assets: TextAssets;
+  /** The ledger's identity (identity.ts), known once `open()` has run: it namespaces this ledger's Redis keys. */
+  id: string | undefined;
 
   constructor(readonly db: Knex) {
     this.pending = new PendingSeeks(db);
@@ -42,5 +46,13 @@ export class Ledger {
 
   migrate(): Promise<void> {
     return migrateLedger(this.db);
+  }
+
+  /** Brings the schema up to date and reads the ledger's identity: what every command does first. */
+  async open(): Promise<LedgerIdentity> {
+    await this.migrate();
+    const identity = await openIdentity(this.db);
+    this.id = identity.id;
+    return identity;
   }
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { dialectOf } from '../db/connect.ts';
 
@@ -12,6 +13,8 @@ export const MIGRATIONS_TABLE = 'media_migrate_knex_migrations';
 /** Values outside a scoped stage batch that claim one of its in-place ids (see cutover/collisions.ts). */
 export const CLAIMS = 'media_migrate_claims';
 export const ASSETS = 'media_migrate_assets';
+/** One row: the ledger's own identity, which keeps its work in Redis apart from another ledger's (see identity.ts). */
+export const IDENTITY = 'media_migrate_ledger';
 
 const migrations: Record<string, Knex.Migration> = {
   '0001_ledger': {
@@ -197,7 +200,24 @@ const migrations: Record<string, Knex.Migration> = {
       });
     },
   },
-  '0009_text_references': {
+  '0009_ledger_identity': {
+    // Two databases (staging and production, two shops) may share one Redis and one QUEUE_PREFIX:
+    // each ledger gets a random identity that namespaces everything it puts in Redis. `home` is what
+    // the database says it is, filled in at first open: a copy of the ledger (a dump restored
+    // elsewhere) then shows as one and takes an identity of its own.
+    async up(db) {
+      await db.schema.createTable(IDENTITY, (t) => {
+        t.string('id', 16).primary();
+        t.text('home').nullable();
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
+      });
+      await db(IDENTITY).insert({ id: newLedgerId() });
+    },
+    async down(db) {
+      await db.schema.dropTableIfExists(IDENTITY);
+    },
+  },
+  '0010_text_references': {
     // Text sources: a record's references (name, asset, state) as JSON beside its old and new text, and
     // each asset a text reference was rewritten to, so a file referenced from many rows is uploaded once.
     // MySQL's TEXT stops at 64 KB, short of what a rich-text body can hold: those columns grow there.
@@ -231,6 +251,12 @@ const migrations: Record<string, Knex.Migration> = {
     },
   },
 };
+
+/** Ten characters of a 32-letter alphabet (50 random bits), short enough for every Redis key and job. */
+export function newLedgerId(): string {
+  const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789';
+  return [...randomBytes(10)].map((b) => alphabet[b % 32]).join('');
+}
 
 /**
  * The schema pg_trgm lives in, creating it in `public` when it is available and we may; undefined

@@ -46,6 +46,22 @@ export class PendingSeeks {
   }
 
   /**
+   * Pending records at or before a cursor in queue order: those the window has handed to Redis and
+   * that have not finished, i.e. about the batch's jobs in Redis. Counted up to `max` (a seek and a
+   * bounded read of the queue-order index).
+   */
+  async handedOver(batchId: number, cursor: { priority: number; id: number }, max: number): Promise<number> {
+    const inner = this.db(RECORDS)
+      .where({ batch_id: batchId, outcome: Outcome.pending })
+      .andWhereRaw('(priority, id) <= (?, ?)', [cursor.priority, cursor.id])
+      .select('id')
+      .limit(max)
+      .as('handed');
+    const r = (await this.db.from(inner).count({ n: '*' }).first()) as { n: number | string } | undefined;
+    return Number(r?.n ?? 0);
+  }
+
+  /**
    * Is any record of the batch still pending? The first entry of the queue-order index: cheap enough
    * to ask many times a second. (Without the ORDER BY, PostgreSQL expects pending rows everywhere and
    * scans the table for one: 30+ ms on a million records, a core's worth at this rate.)

@@ -9,6 +9,11 @@ export const STORE_MODES: readonly StoreMode[] = ['public_id', 'url'];
 /** A few of a batch's files as MEDIA_ROOT held them when it was enqueued: enough to tell a machine without the media. */
 export interface MediaFingerprint {
   files: { path: string; size: number }[];
+  /**
+   * Set when none of the batch's own first files was under MEDIA_ROOT where it was enqueued: these are
+   * an earlier batch's (this one), files the media folder is known to hold, so a worker can still tell.
+   */
+  from?: number;
 }
 
 /**

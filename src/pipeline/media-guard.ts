@@ -59,10 +59,15 @@ export async function firstUnseen(mediaRoot: string, fp: MediaFingerprint | unde
   return undefined;
 }
 
-/** The one line a refusing process logs, and the dashboard shows. */
-export function refusalMessage(mediaRoot: string, batchId: number, unseen: { path: string; size: number; found: number | undefined }): string {
+/** The one line a refusing process logs, and the dashboard shows: it names the batch, the setting and the file. */
+export function refusalMessage(mediaRoot: string, batchId: number, unseen: { path: string; size: number; found: number | undefined }, from?: number): string {
   const what = unseen.found === undefined ? 'cannot see' : `sees ${unseen.found} bytes, not ${unseen.size}, in`;
-  return `MEDIA_ROOT=${mediaRoot}: this machine ${what} ${unseen.path}, one of batch ${batchId}'s files; it refuses the batch's jobs (mount the media there, or set MEDIA_ROOT to where it is)`;
+  const fix = '(mount the media there, or set MEDIA_ROOT to where it is)';
+  // The files of an earlier batch stand in when none of this one's was found where it was enqueued.
+  if (from !== undefined && from !== batchId) {
+    return `MEDIA_ROOT=${mediaRoot}: this machine ${what} ${unseen.path}, a file batch ${from} found in the media folder; it refuses batch ${batchId}'s jobs ${fix}`;
+  }
+  return `MEDIA_ROOT=${mediaRoot}: this machine ${what} ${unseen.path}, one of batch ${batchId}'s files; it refuses the batch's jobs ${fix}`;
 }
 
 /** How many `missing` in a row make a process doubt its own eyes. */

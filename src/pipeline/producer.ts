@@ -5,7 +5,7 @@ import { scanRows } from '../db/scan-rows.ts';
 import { ExitError } from '../errors.ts';
 import type { Batch, BatchSpec, Ledger, RecordRef } from '../ledger/ledger.ts';
 import { jobIdFor, toJobData, type RecordQueue } from './queue.ts';
-import { takeFingerprint } from './media-guard.ts';
+import { firstUnseen, takeFingerprint } from './media-guard.ts';
 import { readRecordList, summarizeRecordList } from '../config/record-list.ts';
 import { refillWindow, type WindowDeps } from './queue-window.ts';
 import { inPlaceId } from '../cloudinary/in-place-id.ts';
@@ -42,10 +42,10 @@ export interface EnqueueResult {
 }
 
 /** Adds one job per record; fixed job ids make re-sending a chunk harmless. */
-export async function addJobs(queue: RecordQueue, refs: readonly RecordRef[]): Promise<void> {
+export async function addJobs(queue: RecordQueue, refs: readonly RecordRef[], ledgerId?: string): Promise<void> {
   if (refs.length === 0) return;
   await queue.addBulk(
-    refs.map((ref) => ({ name: `${ref.table}.${ref.column}`, data: toJobData(ref), opts: { jobId: jobIdFor(ref) } })),
+    refs.map((ref) => ({ name: `${ref.table}.${ref.column}`, data: toJobData(ref, ledgerId), opts: { jobId: jobIdFor(ref) } })),
   );
 }
 
@@ -223,12 +223,28 @@ async function recordListed(deps: EnqueueDeps, batch: Batch, pageSize: number): 
 
 /**
  * A few of the batch's files as this machine's MEDIA_ROOT holds them, for every worker to check
- * before it takes the batch's jobs. None found is worth a warning: MEDIA_ROOT is probably wrong here.
+ * before it takes the batch's jobs. When none of them is there, the files an earlier batch found in
+ * the media folder stand in: a batch started with the wrong MEDIA_ROOT is then refused by every process
+ * that has the same wrong one (`migrate` here stops at once, naming the batch), instead of marking its
+ * records missing — and taken by the workers that see the media.
  */
 async function fingerprint(deps: EnqueueDeps, batch: Batch, mediaRoot: string): Promise<void> {
   const fp = await takeFingerprint(deps.db, batch, mediaRoot);
   if (fp) {
     await deps.ledger.batches.setFingerprint(batch.id, fp);
+    return;
+  }
+  const earlier = await deps.ledger.batches.latestFingerprint(batch.id);
+  if (earlier) {
+    await deps.ledger.batches.setFingerprint(batch.id, { files: earlier.fingerprint.files, from: earlier.batchId });
+    const unseen = await firstUnseen(mediaRoot, earlier.fingerprint);
+    const level = unseen ? 'warn' : 'info';
+    deps.logger[level](
+      { batch: batch.id, setting: 'MEDIA_ROOT', from: earlier.batchId },
+      unseen
+        ? `MEDIA_ROOT=${mediaRoot}: none of the first files of batch ${batch.id} is there, nor ${unseen.path}, which batch ${earlier.batchId} found in the media folder; workers check batch ${earlier.batchId}'s files before taking batch ${batch.id}'s jobs (is MEDIA_ROOT the folder Django saved uploads in?)`
+        : `MEDIA_ROOT=${mediaRoot}: none of the first files of batch ${batch.id} is there; workers check the files batch ${earlier.batchId} found in the media folder before taking its jobs`,
+    );
     return;
   }
   deps.logger.warn(

@@ -34,6 +34,8 @@ export interface WindowDeps {
    * Redis): it is handed over with this delay, so that attempt ends before another starts.
    */
   inFlightMs: number;
+  /** This process's id in the worker registry: a refill lock it leaves behind when killed is released by others (takeover.ts). */
+  owner?: string | undefined;
 }
 
 /** Ledger records per query and per addBulk. */
@@ -72,7 +74,7 @@ const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
 
 async function withLock<T>(deps: WindowDeps, batchId: number, work: () => Promise<T>): Promise<T | undefined> {
   const key = lockKey(deps.prefix, batchId);
-  const token = randomBytes(8).toString('hex');
+  const token = `${deps.owner ?? '-'}|${randomBytes(8).toString('hex')}`;
   if ((await deps.redis.set(key, token, 'PX', LOCK_MS, 'NX')) !== 'OK') return undefined;
   try {
     return await work();
@@ -93,8 +95,13 @@ export interface RefillResult {
 /**
  * Hands Redis the batch's next pending records, up to the room left in the window. Safe to call
  * from any number of processes at any time.
+ *
+ * The batches of a ledger share its queue, so one batch could fill the whole window with jobs nobody
+ * takes (every worker refuses it: the media is not mounted anywhere) and starve the others. So each
+ * open batch may always hold its share of the window (QUEUE_WINDOW divided among the open batches),
+ * even when the window is full; Redis then holds at most twice QUEUE_WINDOW.
  */
-export async function refillWindow(deps: WindowDeps, batch: Batch): Promise<RefillResult> {
+export async function refillWindow(deps: WindowDeps, batch: Batch, opts: { openBatches?: number } = {}): Promise<RefillResult> {
   const r = await withLock(deps, batch.id, async () => {
     let room = deps.size - (await jobsInWindow(deps.queue));
     const key = cursorKey(deps.prefix, batch.id);
@@ -106,6 +113,7 @@ export async function refillWindow(deps: WindowDeps, batch: Batch): Promise<Refi
     const lost = mine === undefined && (await deps.ledger.pending.hasProgress(batch.id));
     let cursor: Cursor = mine ?? (lost ? { ...START, lostAt: Date.now() } : START);
     if (lost) deps.logger.warn({ batch: batch.id }, 'Redis lost the queue window; handing the pending records over again');
+    if (room <= 0) room = await shareLeft(deps, batch, cursor, opts.openBatches);
     let added = 0;
     while (room > 0) {
       const page = await deps.ledger.pending.after(batch.id, cursor, Math.min(PAGE, room));
@@ -121,6 +129,14 @@ export async function refillWindow(deps: WindowDeps, batch: Batch): Promise<Refi
     return { added, exhausted: false, locked: true };
   });
   return r ?? { added: 0, exhausted: false, locked: false };
+}
+
+/** Room for a batch in a full window: what it lacks of its share of it (none when it is the only open batch). */
+async function shareLeft(deps: WindowDeps, batch: Batch, cursor: Cursor, openBatches?: number): Promise<number> {
+  const open = openBatches ?? (await deps.ledger.batches.open()).length;
+  if (open <= 1) return 0;
+  const share = Math.ceil(deps.size / open);
+  return Math.max(0, share - (await deps.ledger.pending.handedOver(batch.id, cursor, share)));
 }
 
 /**
@@ -164,7 +180,7 @@ async function addWindowJobs(deps: WindowDeps, records: readonly LedgerRecord[],
   await deps.queue.addBulk(
     records.map((r) => ({
       name: `${r.table}.${r.column}`,
-      data: toJobData(r),
+      data: toJobData(r, deps.ledger.id),
       opts: {
         jobId: jobIdFor(r),
         // In flight when Redis was lost: let that attempt end before another starts.
@@ -196,7 +212,7 @@ export function startRefiller(deps: WindowDeps, opts: { everyMs?: number; healAf
   const tick = async () => {
     const batches = opts.batches ? await opts.batches() : await deps.ledger.batches.open();
     for (const batch of batches) {
-      const r = await refillWindow(deps, batch);
+      const r = await refillWindow(deps, batch, { openBatches: batches.length });
       if (!r.locked || !r.exhausted || r.added > 0) {
         idleSince.delete(batch.id);
         continue;

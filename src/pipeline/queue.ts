@@ -8,9 +8,12 @@ export const QUEUE_NAME = 'media-migrate';
 
 /**
  * A job carries the record's identity and nothing else: no row, no path, no secret. Short keys keep
- * a waiting job small in Redis; the worker re-reads everything else from the database.
+ * a waiting job small in Redis; the worker re-reads everything else from the database. `l` is the
+ * ledger's id (ledger-space.ts): a process leaves a job of another ledger alone. A job without one
+ * (added by hand in bull-board) belongs to the ledger whose queue holds it.
  */
 export interface RecordJobData {
+  l?: string;
   b: number;
   t: string;
   c: string;
@@ -23,8 +26,8 @@ import type { RecordJobResult } from '../records/record-steps.ts';
 
 export type RecordQueue = Queue<RecordJobData, RecordJobResult>;
 
-export function toJobData(ref: RecordRef): RecordJobData {
-  return { b: ref.batchId, t: ref.table, c: ref.column, pk: ref.pk };
+export function toJobData(ref: RecordRef, ledgerId?: string): RecordJobData {
+  return { ...(ledgerId !== undefined ? { l: ledgerId } : {}), b: ref.batchId, t: ref.table, c: ref.column, pk: ref.pk };
 }
 
 export function fromJobData(d: RecordJobData): RecordRef {

@@ -19,6 +19,8 @@ import { startRefiller, type Refiller, type WindowDeps } from './queue-window.ts
 import { jobsForUploadSlots, limitUploads } from './upload-slots.ts';
 import { createWorkerGuard, type WorkerGuard } from './worker-guard.ts';
 import { registerWorker } from './worker-registry.ts';
+import { startTakeover } from './takeover.ts';
+import { foreignJobGuard } from './foreign-jobs.ts';
 import type { Uploader } from '../cloudinary/uploader.ts';
 
 export interface RecordWorkerDeps {
@@ -64,6 +66,9 @@ const SWEEP_AFTER_MS = 60_000;
 /** How long a job waits for an unreachable database before trying again (attempts untouched). */
 const DB_WAIT_MS = 2_000;
 
+/** How often a job may be taken back from a dead or stalled worker before it fails (BullMQ's maxStalledCount). */
+const MAX_STALLED = 3;
+
 /**
  * Wraps the record handler in a BullMQ Worker and turns each kind of failure into the queue's
  * language: permanent → UnrecoverableError (no more attempts); rate limited → the whole queue waits
@@ -103,6 +108,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
     logger: deps.logger,
   };
   const registry = registerWorker(deps.connection, deps.redis.prefix, { concurrency: deps.concurrency });
+  windowDeps.owner = registry.id;
   const guard = createWorkerGuard({
     mediaRoot: deps.mediaRoot,
     ledger: deps.ledger,
@@ -151,7 +157,11 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
     deps.onHalt?.(message);
   };
 
+  // Another ledger's job (keys moved by hand: by default each ledger has its own space) goes back.
+  const leaveIfForeign = foreignJobGuard(deps.redis.ledger, deps.connection, deps.logger);
+
   const processor = async (job: Job<RecordJobData, RecordJobResult>, token?: string): Promise<RecordJobResult> => {
+    await leaveIfForeign(job, token);
     const ref = fromJobData(job.data);
     const log = deps.logger.child({ jobId: job.id, batch: ref.batchId, table: ref.table, column: ref.column, pk: ref.pk });
     const label = recordLabel(ref);
@@ -242,16 +252,28 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
     stalledInterval: deps.upload.stalledIntervalMs,
     lockDuration: deps.upload.lockDurationMs,
     // A crashed worker's job is picked up again; our handler is safe to repeat, so allow it twice.
-    maxStalledCount: 3,
+    maxStalledCount: MAX_STALLED,
     autorun: false,
   });
+  // Its locks start with this id: a process that finds this one dead knows its jobs by it.
+  registry.holds(worker.id);
+  // Jobs of processes known dead go back to the queue at once, not after their locks expire.
+  const takeover = startTakeover({ queue: deps.queue, redis: deps.connection, prefix: deps.redis.prefix, logger: deps.logger, maxStalledCount: MAX_STALLED });
   worker.on('error', (err) => deps.logger.error({ error: errorMessage(err) }, 'worker error'));
-  // Every process that works the queue keeps its window full from the ledger.
-  const refiller = startRefiller(windowDeps, { healAfterMs: deps.healAfterMs });
+  // Every process that works the queue keeps its window full from the ledger; the guard hears which
+  // batches are open from it, so a new batch is taken even while an older one is refused.
+  const refiller = startRefiller(windowDeps, {
+    healAfterMs: deps.healAfterMs,
+    batches: async () => {
+      const open = await deps.ledger.batches.open();
+      guard.observe(open);
+      return open;
+    },
+  });
   // At start, every open batch's media: a machine without it says so at once, not at its first job.
   void deps.ledger
     .batches.open()
-    .then((open) => Promise.all(open.map((b) => guard.refusal(b))))
+    .then((open) => (guard.observe(open), Promise.all(open.map((b) => guard.refusal(b)))))
     .catch(() => {})
     .finally(run);
   worker.on('drained', () => refiller.kick());
@@ -266,6 +288,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
       closing = true;
       clearInterval(sweeper);
       guard.close();
+      await takeover.stop();
       await refiller.stop();
       await worker.close();
       await registry.close();

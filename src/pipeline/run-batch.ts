@@ -11,9 +11,14 @@ import { startRecordWorker } from './record-worker.ts';
 import type { Uploader } from '../cloudinary/uploader.ts';
 import { isConnectionError } from '../db/connect.ts';
 import { errorMessage } from '../errors.ts';
+import { waitingFor } from './waiting.ts';
 
 /** How often the loop looks whether any record is still pending. */
 const END_CHECK_MS = 50;
+/** After this long without a record finishing, the progress line says what the run waits for... */
+const STILL_MS = 3_000;
+/** ...looked up this often (it reads the queue's active and delayed jobs). */
+const WAIT_CHECK_MS = 2_000;
 
 const isRedisUnavailable = (err: unknown) =>
   /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|MaxRetriesPerRequest/i.test(errorMessage(err));
@@ -34,8 +39,11 @@ export interface RunBatchDeps {
 export interface RunBatchOptions {
   concurrency: number;
   batchId?: number | undefined;
-  /** Called with fresh counts about once a second. */
-  onProgress?: (counts: Counts, batch: Batch) => void;
+  /**
+   * Called with fresh counts about once a second; when the batch has made no progress for a few
+   * seconds, with what it waits for (and for how long, where known).
+   */
+  onProgress?: (counts: Counts, batch: Batch, waiting?: string) => void;
   /** Aborting stops taking new jobs, lets the ones in flight finish (bounded), and returns. */
   signal?: AbortSignal | undefined;
   /** How often the figures are counted for onProgress (a count reads every record of the batch). */
@@ -89,6 +97,11 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
   let counts = await ledger.counts.total(batch.id);
   let countedAt = 0;
   let countMs = 0;
+  // No progress for a while: say what the run waits for, looked up every couple of seconds.
+  let movedAt = Date.now();
+  let waiting: string | undefined;
+  let waitCheckedAt = 0;
+  const waitDeps = { queue, redis: deps.connection, prefix: deps.redis.prefix, upload: deps.upload, self: worker.worker.id };
   try {
     for (;;) {
       if (opts.signal?.aborted) {
@@ -101,17 +114,25 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
         // million records): the database's time goes to the workers.
         if (Date.now() - countedAt >= Math.max(pollMs, 10 * countMs)) {
           const started = Date.now();
+          const before = counts.pending;
           counts = await ledger.counts.total(batch.id);
           countedAt = Date.now();
           countMs = countedAt - started;
-          opts.onProgress?.(counts, batch);
+          if (counts.pending !== before) movedAt = countedAt;
+          if (countedAt - movedAt < STILL_MS) waiting = undefined;
+          else if (countedAt - waitCheckedAt >= WAIT_CHECK_MS) {
+            waitCheckedAt = countedAt;
+            waiting = await waitingFor(waitDeps, batch.id).catch(() => undefined);
+          }
+          opts.onProgress?.(counts, batch, waiting);
         }
         if (!(await ledger.pending.has(batch.id))) {
           // Whatever a worker elsewhere left without MEDIA_TAG (it died after writing its row).
           await worker.tagger.sweep({ batchId: batch.id });
           break;
         }
-        if (worker.halted() || worker.guard.paused()) break;
+        // Only this batch's verdict ends the run: one on another batch leaves this one running.
+        if (worker.halted() || worker.guard.verdict(batch.id)) break;
       } catch (err) {
         // The database or Redis is away for a while: the workers wait for it, and so do we.
         if (!isConnectionError(err) && !isRedisUnavailable(err)) throw err;
@@ -124,7 +145,9 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
   }
   counts = await ledger.counts.total(batch.id);
   opts.onProgress?.(counts, batch);
-  return { batch: (await ledger.batches.get(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted, refused: worker.guard.paused() };
+  // A batch others finished while this process refused it ended all the same.
+  const verdict = counts.pending > 0 ? worker.guard.verdict(batch.id) : undefined;
+  return { batch: (await ledger.batches.get(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted, refused: verdict };
 }
 
 async function closeWithin(closing: Promise<void>, ms: number, logger: Logger): Promise<void> {

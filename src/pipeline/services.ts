@@ -1,12 +1,14 @@
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { CloudinaryConfig, Config, DatabaseConfig, RedisConfig, UploadConfig } from '../config/config.ts';
+import type { CloudinaryConfig, Config, DatabaseConfig, LedgerName, RedisConfig, UploadConfig } from '../config/config.ts';
+import { databaseLabel } from '../config/database-label.ts';
 import type { RunBatchDeps } from './run-batch.ts';
 import { checkDatabase, connectFailure, createDb, missingSqliteFile } from '../db/connect.ts';
 import { CredentialsError, ExitError, errorMessage } from '../errors.ts';
 import { Ledger } from '../ledger/ledger.ts';
 import type { RecordQueue } from './queue.ts';
+import { inLedgerSpace, noteLedger } from './ledger-space.ts';
 import type { Resources } from '../resources.ts';
 import type { Uploader } from '../cloudinary/uploader.ts';
 
@@ -23,11 +25,14 @@ function reasonOf(err: unknown): string {
   return e.code ?? e.errors?.[0]?.code ?? errorMessage(err).split('\n')[0] ?? 'unknown error';
 }
 
-export async function openDatabase(
-  cfg: DatabaseConfig,
-  res: Resources,
-  logger?: Logger,
-): Promise<{ db: Knex; ledger: Ledger }> {
+/** The database with its ledger open, and the ledger as Redis and the logs know it (its id and database). */
+export interface OpenedDatabase {
+  db: Knex;
+  ledger: Ledger;
+  name: Omit<LedgerName, 'queuePrefix'>;
+}
+
+export async function openDatabase(cfg: DatabaseConfig, res: Resources, logger?: Logger): Promise<OpenedDatabase> {
   const missing = missingSqliteFile(cfg);
   if (missing) throw new ExitError(2, missing);
   const db = createDb(cfg, logger);
@@ -43,16 +48,29 @@ export async function openDatabase(
     if (r.rows.length === 0) throw new ExitError(2, `DATABASE_SCHEMA=${cfg.schema}: no such schema in the database DATABASE_URL names`);
   }
   const ledger = new Ledger(db);
-  await ledger.migrate();
-  return { db, ledger };
+  const identity = await ledger.open();
+  const name = { id: identity.id, database: databaseLabel(cfg) };
+  if (identity.copiedFrom) {
+    logger?.warn(
+      { ledger: identity.id, copiedFrom: identity.copiedFrom, database: name.database },
+      `the ledger in ${name.database} is a copy of another database's (ledger ${identity.copiedFrom}); it now has an id of its own, ${identity.id}, so its work in Redis stays apart from the original's`,
+    );
+  }
+  return { db, ledger, name };
 }
 
+/**
+ * Redis, and this ledger's queue in it. Redis is reached while the database is still being opened;
+ * the queue waits for the ledger's id (`ledger`), which names the space all of its keys live in
+ * (ledger-space.ts). The returned settings carry that space: use them, not QUEUE_PREFIX's.
+ */
 export async function openQueue(
   cfg: RedisConfig,
   upload: UploadConfig,
   res: Resources,
-  logger?: Logger,
-): Promise<{ connection: Redis; queue: RecordQueue }> {
+  logger: Logger | undefined,
+  ledger: Omit<LedgerName, 'queuePrefix'> | Promise<Omit<LedgerName, 'queuePrefix'>>,
+): Promise<{ connection: Redis; queue: RecordQueue; redis: RedisConfig }> {
   const { checkRedis, createQueue, evictionWarning, redisConnection } = await import('./queue.ts');
   try {
     await checkRedis(cfg);
@@ -63,11 +81,18 @@ export async function openQueue(
   const connection = redisConnection(cfg);
   connection.on('error', () => {}); // ioredis reconnects by itself; the worker logs what matters
   res.defer('redis', () => connection.quit());
-  const queue = createQueue(cfg, connection, upload);
+  const redis = inLedgerSpace(cfg, await ledger);
+  const queue = createQueue(redis, connection, upload);
   res.defer('queue', () => queue.close());
-  const warning = await evictionWarning(connection);
+  const [warning, others] = await Promise.all([evictionWarning(connection), noteLedger(connection, redis.ledger!)]);
   if (warning) logger?.warn({ setting: 'maxmemory-policy' }, warning);
-  return { connection, queue };
+  if (others.size > 0) {
+    logger?.info(
+      { ledger: redis.ledger!.id, others: [...others.keys()] },
+      `QUEUE_PREFIX=${cfg.prefix} on this Redis also serves ${[...others.values()].join(', ')}; each database's work stays apart under its own ledger id (this one: ${redis.ledger!.database}, ledger ${redis.ledger!.id})`,
+    );
+  }
+  return { connection, queue, redis };
 }
 
 export async function openUploader(
@@ -109,12 +134,13 @@ export async function openPipeline(
   config: Config<'database' | 'redis' | 'mediaRoot' | 'cloudinary'>,
   res: Resources,
   logger: Logger,
-  database?: { db: Knex; ledger: Ledger },
+  database?: OpenedDatabase,
 ): Promise<RunBatchDeps> {
   // Side by side: the credentials check alone waits for a round trip to Cloudinary.
-  const [{ db, ledger }, { connection, queue }, uploader] = await settleAll([
-    database ? Promise.resolve(database) : openDatabase(config.database, res, logger),
-    openQueue(config.redis, config.upload, res, logger),
+  const opening = database ? Promise.resolve(database) : openDatabase(config.database, res, logger);
+  const [{ db, ledger }, { connection, queue, redis }, uploader] = await settleAll([
+    opening,
+    openQueue(config.redis, config.upload, res, logger, opening.then((d) => d.name)),
     openUploader(config.cloudinary, config.upload, res, { checkCredentials: true }),
   ] as const);
   return {
@@ -124,7 +150,7 @@ export async function openPipeline(
     connection,
     uploader,
     logger,
-    redis: config.redis,
+    redis,
     upload: config.upload,
     mediaRoot: config.mediaRoot,
     cloudName: config.cloudinary.cloudName,

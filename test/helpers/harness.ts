@@ -12,6 +12,8 @@ import { createDb } from '../../src/db/connect.ts';
 import { createShopTables } from '../../src/django/fixture.ts';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/server.ts';
 import { Ledger } from '../../src/ledger/ledger.ts';
+import { databaseLabel } from '../../src/config/database-label.ts';
+import { inLedgerSpace } from '../../src/pipeline/ledger-space.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 
 /**
@@ -90,7 +92,11 @@ export interface Harness {
   id: string;
   dialect: TestDialect;
   schema: string;
+  /** Where this world's keys live in Redis: QUEUE_PREFIX and its ledger's id (what `h.config().redis.prefix` says). */
   prefix: string;
+  /** QUEUE_PREFIX as set (shared when the test said so). */
+  queuePrefix: string;
+  ledgerId: string;
   mediaRoot: string;
   env: Env;
   emulator: Emulator;
@@ -112,12 +118,14 @@ export interface HarnessOptions {
   emulator?: EmulatorOptions;
   shopTables?: boolean;
   env?: Env;
+  /** A QUEUE_PREFIX shared with another harness: two databases on one Redis and one prefix. */
+  queuePrefix?: string;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const id = randomBytes(6).toString('hex');
   const schema = `t_${id}`;
-  const prefix = `mmtest-${id}`;
+  const prefix = opts.queuePrefix ?? `mmtest-${id}`;
   const scratch = await mkdtemp(join(tmpdir(), `mm-test-${id}-`));
   const database = await createDatabase(id, scratch);
   const mediaRoot = join(scratch, 'media');
@@ -134,11 +142,17 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     LOG_LEVEL: 'debug',
     ...opts.env,
   };
-  const config = () => loadConfig(env, ['database', 'redis', 'mediaRoot', 'cloudinary']);
-  const db = createDb(config().database);
+  const settings = () => loadConfig(env, ['database', 'redis', 'mediaRoot', 'cloudinary']);
+  const db = createDb(settings().database);
   if (opts.shopTables !== false) await createShopTables(db);
   const ledger = new Ledger(db);
-  await ledger.migrate();
+  const identity = await ledger.open();
+  // What the commands use once their ledger is open: its own space under QUEUE_PREFIX.
+  const config = (): Config => {
+    const c = settings();
+    return { ...c, redis: inLedgerSpace(c.redis, { id: identity.id, database: databaseLabel(c.database) }) };
+  };
+  const space = config().redis.prefix;
   const logs = captureLogs(config().secrets);
   const redisClients: Redis[] = [];
 
@@ -146,7 +160,9 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     id,
     dialect: TEST_DB,
     schema,
-    prefix,
+    prefix: space,
+    queuePrefix: prefix,
+    ledgerId: identity.id,
     mediaRoot,
     env,
     emulator,
@@ -192,8 +208,11 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       await emulator.close();
       const r = new Redis(TEST_REDIS_URL);
       let cursor = '0';
+      // A prefix shared with another world keeps that world's keys; the note of this ledger goes.
+      const mine = opts.queuePrefix ? space : prefix;
+      if (opts.queuePrefix) await r.hdel(`${prefix}:media-migrate:ledgers`, identity.id);
       do {
-        const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        const [next, keys] = await r.scan(cursor, 'MATCH', `${mine}:*`, 'COUNT', 1000);
         cursor = next;
         if (keys.length) await r.del(...keys);
       } while (cursor !== '0');
