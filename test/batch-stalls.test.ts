@@ -67,8 +67,15 @@ describe('one batch refused, another run', () => {
     // The banners' files are in the real media folder; this run points MEDIA_ROOT at an empty one.
     await seedBanners(6, h.mediaRoot);
     const wrong = await folder();
+    // Without --allow-missing the batch is refused before it is recorded (none of its files is there).
+    const refused = await h.run(['migrate', '--only', 'shop_bannerimage', '--concurrency', '4'], { env: { MEDIA_ROOT: wrong }, signal: AbortSignal.timeout(30_000) });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`MEDIA_ROOT=${wrong}: none of the first 6 files the batch names is there`);
+    expect(await h.ledger.batches.get(2)).toBeUndefined();
+    // With it (the user says the files are lost), the machine still cannot see what batch 1 found:
+    // it refuses the new batch's jobs at once, naming the batch and the cause, instead of hanging.
     const started = Date.now();
-    const r = await h.run(['migrate', '--only', 'shop_bannerimage', '--concurrency', '4'], {
+    const r = await h.run(['migrate', '--only', 'shop_bannerimage', '--concurrency', '4', '--allow-missing'], {
       env: { MEDIA_ROOT: wrong },
       signal: AbortSignal.timeout(30_000),
     });
