@@ -28,7 +28,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
 
   scoped(program
     .command('migrate')
-    .description('enqueue every image record, process it with in-process workers, print the summary')
+    .description('enqueue every media record (image, raw and video files, URLs inside text), process it with in-process workers, print the summary')
     .addOption(sourcesOpt()))
     .addOption(concurrencyOption())
     .option('--dry-run', 'classify every record; upload and write nothing')
@@ -181,7 +181,7 @@ export function buildProgram(io: CommandIO, done: (code: Promise<number>) => voi
 
   program
     .command('discover')
-    .description("propose a sources file for a Django database: text columns whose values look like image paths under MEDIA_ROOT")
+    .description('propose a sources file for a Django database: columns holding file paths under MEDIA_ROOT (with their resourceType) and text columns with media URLs inside')
     .addOption(new Option('--sample <n>', 'values sampled per column').argParser(int('--sample')).default(200))
     .option('--json', 'print only the JSON (no summary on stderr)')
     .addHelpText('after', '\nNeeds DATABASE_URL; MEDIA_ROOT (optional) lets it count the files it finds.\nExample:\n  media-migrate discover > sources.json && media-migrate migrate --sources sources.json --dry-run')

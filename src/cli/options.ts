@@ -29,7 +29,11 @@ Settings (environment):
 Exit codes: 0 done, nothing failed · 1 some records failed (or a check found a mismatch) ·
 2 a setting is wrong or a service is unreachable (the message names which).`;
 
-export const sourcesOpt = () => new Option('--sources <file>', 'JSON file: {"sources":[{"table":"shop_productimages","column":"image","pk":"id"}]}');
+export const sourcesOpt = () =>
+  new Option(
+    '--sources <file>',
+    'JSON file: {"sources":[{"table":"shop_productimages","column":"image","pk":"id"}]}; an entry may add "resourceType": "raw"|"video" (a FileField of PDFs or videos) or "kind": "text" (media URLs inside HTML, Markdown or JSON)',
+  );
 export const storeOpt = () =>
   // No commander default: resuming a batch (--batch) must tell a --store given from one left out.
   new Option('--store <mode>', 'what to write into the column: public_id (what django-cloudinary-storage stores; the default) or url').choices(['public_id', 'url']);
