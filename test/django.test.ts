@@ -123,29 +123,6 @@ describe('discover and third-party apps', () => {
   });
 });
 
-describe('discover and third-party apps', () => {
-  it('proposes the uploads of an app whose tables begin with django_ (django-summernote), not Django\'s own tables', async () => {
-    await seedDjango();
-    await h.file('django-summernote/2024-03-08/9f1c2a-photo.png', pngBytes(5, 5, 9));
-    await h.file('django-summernote/2024-03-09/77ab01-chart.png', pngBytes(6, 5, 10));
-    const uploaded = new Date();
-    await h.db('django_summernote_attachment').insert([
-      { id: 1, name: 'photo.png', file: 'django-summernote/2024-03-08/9f1c2a-photo.png', uploaded },
-      { id: 2, name: 'chart.png', file: 'django-summernote/2024-03-09/77ab01-chart.png', uploaded },
-    ]);
-    // A session whose data happens to look like an image path is still bookkeeping.
-    await h.db('django_session').insert({ session_key: 'k'.repeat(32), session_data: 'products/shoe.jpg', expire_date: uploaded });
-    const r = await h.run(['discover', '--sample', '50']);
-    expect(r.code).toBe(0);
-    const d = JSON.parse(r.stdout);
-    expect(d.sources).toContainEqual({ table: 'django_summernote_attachment', column: 'file', pk: 'id' });
-    const byName = Object.fromEntries(d.discovered.map((c: { table: string; column: string }) => [`${c.table}.${c.column}`, c]));
-    expect(byName['django_summernote_attachment.file']).toMatchObject({ rows: 2, imagePaths: 2, filesFound: 2, djangoModel: true, proposed: true });
-    expect(byName['django_session.session_data']).toBeUndefined();
-    expect(r.stderr).toContain('✔ django_summernote_attachment.file: 2 rows, 0 empty, 2/2 sampled look like images, 2 files found');
-  });
-});
-
 describe('what is written matches what the storage class would write', () => {
   const sdk = () => sdkOptions(h.emulator, new http.Agent());
   const delivery = () => deliveryUrlOptions(h.emulator);
