@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import request from 'supertest';
+import { createDashboardApp } from '../dashboard/app.ts';
+import { dashboardDeps } from './helpers/dashboard.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCloudinaryUploader, type Uploader } from '../src/cloudinary/uploader.ts';
 import { checkSources } from '../src/db/check-sources.ts';
@@ -162,6 +165,17 @@ describe('media referenced inside text columns', () => {
     const status = JSON.parse((await h.run(['status', '--json'])).stdout);
     expect(status.sources.map((x: { table: string; media: string }) => `${x.table}:${x.media}`).sort()).toEqual(['blog_page:text', 'shop_productimages:image', 'shop_teaser:text']);
     expect((await h.run(['status'])).stdout).toContain('blog_page.body (text)');
+
+    // The dashboard's lists show a text record by the files it references, not its whole text.
+    const AUTH = { user: 'admin', password: 'pw' };
+    const world = dashboardDeps(h, AUTH);
+    try {
+      const built = createDashboardApp(world.deps);
+      const missing = await request(built.app).get(`/api/batches/${summary.batch}/records?outcome=missing`).auth(AUTH.user, AUTH.password).expect(200);
+      expect(missing.body.records.map((x: { value: string }) => x.value)).toEqual(['uploads/gone.jpg (missing), uploads/a.jpg']);
+    } finally {
+      await world.close();
+    }
 
     // verify fetches every rewritten reference.
     expect((await h.run(['verify', '--batch', String(summary.batch)])).code).toBe(0);

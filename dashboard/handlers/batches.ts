@@ -17,6 +17,12 @@ function outcomeParam(value: string | undefined): Outcome {
   return v as Outcome;
 }
 
+/** `uploads/a.jpg, uploads/gone.jpg (missing)`: a text record's files, the ones not rewritten marked. */
+function referencesText(refs: string): string {
+  const list = JSON.parse(refs) as { name: string; state: string }[];
+  return list.map((x) => (x.state === 'rewritten' ? x.name : `${x.name} (${x.state})`)).join(', ');
+}
+
 /** What the page and the API show of a record: where it is, what happened, why. */
 function recordView(r: LedgerRecord) {
   return {
@@ -26,7 +32,8 @@ function recordView(r: LedgerRecord) {
     outcome: r.outcome,
     reason: r.reason ?? null,
     detail: r.detail ?? null,
-    value: r.oldValue ?? null,
+    // A text record's value is a whole page: the page lists the files it references instead.
+    value: r.refs ? referencesText(r.refs) : (r.oldValue ?? null),
     attempts: r.attempts,
     finishedAt: r.finishedAt?.toISOString() ?? null,
   };
