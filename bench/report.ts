@@ -24,7 +24,7 @@ export interface ScenarioResult {
 
 export interface BenchContext {
   quick: boolean;
-  /** `--rows N`: the size of the large scenarios (3, 4, F, S) instead of their own, to try them out. */
+  /** `--rows N`: the size of the large scenarios (3, 4, F, S, A) instead of their own, to try them out. */
   rows?: number | undefined;
   /** Progress lines go to stderr, so stdout stays the report. */
   log(message: string): void;

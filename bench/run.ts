@@ -20,6 +20,8 @@ import { scenarioSearch } from './scenario-s-search.ts';
 import { scenarioFlush } from './scenario-f-flush.ts';
 import { scenarioLaunch } from './scenario-l-launch.ts';
 import { scenarioCutover } from './scenario-c-cutover.ts';
+import { scenarioAudit } from './scenario-a-audit.ts';
+import { scenarioText } from './scenario-t-text.ts';
 import { createWorld, describeMachine, ROOT, type World } from './world.ts';
 
 // The long ones last (the million-record batch alone takes well over an hour), the timing-sensitive first.
@@ -32,6 +34,8 @@ const SCENARIOS: { id: string; run: (ctx: BenchContext, world: World) => Promise
   { id: 'P', run: scenarioProfile },
   { id: 'S', run: scenarioSearch },
   { id: 'C', run: scenarioCutover },
+  { id: 'A', run: scenarioAudit },
+  { id: 'T', run: scenarioText },
   { id: 'F', run: scenarioFlush },
   { id: '4', run: scenarioRedis },
 ];
@@ -47,7 +51,7 @@ const { values } = parseArgs({
 const only = values.only ? new Set(values.only.split(',').map((s) => s.trim().toUpperCase())) : undefined;
 const chosen = SCENARIOS.filter((s) => !only || only.has(s.id));
 if (chosen.length === 0) {
-  process.stderr.write(`bench: --only ${values.only}: no such scenario (1, 2, L, 3, 5, P, S, C, F, 4)\n`);
+  process.stderr.write(`bench: --only ${values.only}: no such scenario (${SCENARIOS.map((s) => s.id).join(', ')})\n`);
   process.exit(2);
 }
 const quick = values.quick ?? false;

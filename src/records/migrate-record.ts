@@ -6,6 +6,7 @@ import type { MediaFile } from '../media/media-file.ts';
 import { Outcome, Reason } from '../outcomes.ts';
 import { discardUnwanted, openRecord, readFileOrFinish, resultOf, type OpenRecord, type RecordHelpers, type RecordResult, type RecordTask } from './record-steps.ts';
 import { predictedUrlLength, publicIdFor } from '../cloudinary/storage-convention.ts';
+import { whilePlacing } from './text-assets.ts';
 import type { UploadedAsset } from '../cloudinary/uploader.ts';
 import { resourceTypeOf, type ResourceType } from '../config/sources.ts';
 
@@ -24,7 +25,7 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
   const opened = await openRecord(task, h);
   if ('ended' in opened) return opened.ended;
   const { open } = opened;
-  const { value, finish, rec } = open;
+  const { value, finish } = open;
 
   const read = await readFileOrFinish(task, h, open);
   if ('ended' in read) return read.ended;
@@ -50,6 +51,15 @@ export async function migrateRecord(task: RecordTask, h: RecordHelpers): Promise
     });
   }
 
+  // A text record of this process naming the same file waits for this one instead of sending it again.
+  return whilePlacing(type, publicId, file.md5, uploadAndWrite(task, h, open, file, publicId));
+}
+
+/** Notes the attempt, uploads the file and checks the answer, then writes the row and the ledger. */
+async function uploadAndWrite(task: RecordTask, h: RecordHelpers, open: OpenRecord, file: MediaFile, publicId: string): Promise<RecordResult> {
+  const { value, finish, rec } = open;
+  const type = file.resourceType;
+  const { batch } = task;
   await h.ledger.records.noteAttempt(rec.id, { publicId, oldValue: value });
   let asset: UploadedAsset;
   const uploadStarted = performance.now();
