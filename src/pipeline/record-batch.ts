@@ -201,7 +201,7 @@ async function recordListed(deps: RecordDeps, batch: Batch, pageSize: number, ph
   }
   for (const source of pages.keys()) await flush(source);
   // Said once, not once a pass.
-  if (outside > 0 && phase !== 'first') {
+  if (outside > 0 && (phase !== 'first' || batch.stageBatchId === undefined)) {
     deps.logger.warn({ batch: batch.id, outside }, `--from ${from.file}: ${outside} listed rows are of no source of the batch (e.g. ${example}); left out`);
   }
 }
