@@ -94,7 +94,7 @@ describe('enqueueRecords', () => {
     expect(await enqueueRecords(deps, enqueued, true, 4)).toBe(0);
   });
 
-  it('records the whole batch before Redis sees a job; a failed addBulk leaves the window where it was', async () => {
+  it('a failed addBulk stops neither the recording nor leaves a job in Redis; the window stays where it was', async () => {
     const batch = await newBatch();
     const realAddBulk = queue.addBulk.bind(queue);
     queue.addBulk = async () => {

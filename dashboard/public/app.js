@@ -76,6 +76,8 @@ function banner(text, kind = 'warn') {
 
 /** A batch's state in words; a rolled-back one says what its rollback restored, as `status` does. */
 function stateText(s) {
+  // Its workers are at it while it is recorded: the total is not known yet.
+  if (s.state === 'enqueuing') return `recording: ${n(s.total)} records so far`;
   if (s.state !== 'rolled_back') return s.state.replace('_', ' ');
   if (s.kind === 'stage') return 'rolled back (a stage batch writes no row)';
   return `rolled back: ${n(s.rollback?.restored)} restored, ${n(s.rollback?.left)} left`;
@@ -127,7 +129,7 @@ function renderStatus(s, throughput, queue) {
 
   const pill = $('#state');
   pill.hidden = false;
-  pill.textContent = `Batch ${s.batch} · ${stage ? 'stage · ' : ''}${stateText(s)}${s.state === 'enqueuing' ? ` · ${n(s.total)} records recorded so far` : ''}`;
+  pill.textContent = `Batch ${s.batch} · ${stage ? 'stage · ' : ''}${stateText(s)}`;
   pill.className = `pill ${s.state}`;
   $('#dry-run').hidden = !s.dryRun;
   document.title = `${pct}% · ${stage ? 'stage ' : ''}batch ${s.batch} · media-migrate`;
@@ -136,7 +138,11 @@ function renderStatus(s, throughput, queue) {
   $('#rate').textContent = n(rate);
   const eta = $('#eta');
   const etaNote = $('#eta-note');
-  if (s.pending === 0) {
+  if (s.state === 'enqueuing') {
+    // The total is still growing: an ETA from it would be too soon.
+    eta.textContent = '–';
+    etaNote.textContent = `still recording (${n(s.total)} records so far)`;
+  } else if (s.pending === 0) {
     eta.textContent = s.state === 'finished' ? 'done' : '–';
     etaNote.textContent = '';
   } else if (queue.workers === 0) {

@@ -55,7 +55,7 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
     const result = await runBatch(
       deps,
       batchSpecOrResumed,
-      { concurrency: opts.concurrency, batchId: opts.batch, signal: io.signal, onProgress: (c, _b, waiting) => progress.update(c, waiting) },
+      { concurrency: opts.concurrency, batchId: opts.batch, signal: io.signal, onProgress: (c, _b, waiting, recording) => progress.update(c, waiting, recording) },
     ).finally(() => progress.stop());
 
     const { counts, batch } = result;

@@ -4,8 +4,11 @@ import type { Logger } from '../logger.ts';
 import type { Counts } from '../outcomes.ts';
 
 export interface Progress {
-  /** `waiting`: what the run waits for while nothing finishes (a lock, a retry, a rate limit), with how long. */
-  update(c: Counts, waiting?: string): void;
+  /**
+   * `waiting`: what the run waits for while nothing finishes (a lock, a retry, a rate limit), with how
+   * long. `recording`: the batch is still being recorded, so its total is not known yet.
+   */
+  update(c: Counts, waiting?: string, recording?: boolean): void;
   stop(): void;
 }
 
@@ -29,7 +32,12 @@ export function createProgress(opts: { isTTY: boolean; stream: Writable; logger:
     );
     let started_ = false;
     return {
-      update(c, waiting) {
+      update(c, waiting, recording) {
+        if (recording && !started_) {
+          // No bar, percentage or total while the total is still growing: how far recording got.
+          opts.stream.write(`\r${recordingLine(c)}${waiting ? ` | waiting for ${waiting}` : ''}\x1b[K`);
+          return;
+        }
         const done = c.total - c.pending;
         const rate = (done / Math.max((Date.now() - started) / 1000, 0.001)).toFixed(1);
         const payload = { ...c, rate, waiting: waiting ? ` | waiting for ${waiting}` : '' };
@@ -49,14 +57,24 @@ export function createProgress(opts: { isTTY: boolean; stream: Writable; logger:
   const every = opts.everyMs ?? 5_000;
   let last = 0;
   return {
-    update(c, waiting) {
+    update(c, waiting, recording) {
       const now = Date.now();
       if (now - last < every) return;
       last = now;
+      if (recording) {
+        opts.logger.info({ ...c, recording: true, ...(waiting ? { waiting } : {}) }, `${recordingLine(c)}${waiting ? ` · waiting for ${waiting}` : ''}`);
+        return;
+      }
       const done = c.total - c.pending;
       const pct = c.total ? Math.floor((done / c.total) * 100) : 0;
       opts.logger.info({ ...c, ...(waiting ? { waiting } : {}) }, `progress ${done}/${c.total} (${pct}%)${waiting ? ` · waiting for ${waiting}` : ''}`);
     },
     stop() {},
   };
+}
+
+/** `recording: 120,000 records so far · 3,100 done`: the batch's records are still being recorded. */
+function recordingLine(c: Counts): string {
+  const f = (v: number) => v.toLocaleString('en-US');
+  return `recording: ${f(c.total)} records so far · ${f(c.total - c.pending)} done`;
 }

@@ -41,7 +41,7 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
       concurrency: opts.concurrency,
       batchId: opts.batch,
       signal: io.signal,
-      onProgress: (c, _b, waiting) => progress.update(c, waiting),
+      onProgress: (c, _b, waiting, recording) => progress.update(c, waiting, recording),
     }).finally(() => progress.stop());
     const { counts, batch } = result;
     const notInPlace = [];

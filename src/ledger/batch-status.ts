@@ -25,8 +25,13 @@ export interface BatchStatus extends Counts {
   sources: (SourceCounts & { media: 'image' | 'raw' | 'video' | 'text' })[];
 }
 
-/** `rolled back: 300 restored, 0 left` for a rolled-back batch, else its state in words (`running`). */
-export function stateText(s: Pick<BatchStatus, 'state' | 'kind' | 'rollback'>): string {
+/**
+ * `rolled back: 300 restored, 0 left` for a rolled-back batch, `recording: 120,000 records so far` for
+ * one still being recorded (its workers are already at it: the total is not known yet), else its
+ * state in words (`running`).
+ */
+export function stateText(s: Pick<BatchStatus, 'state' | 'kind' | 'rollback'> & { total?: number }): string {
+  if (s.state === 'enqueuing') return `recording: ${(s.total ?? 0).toLocaleString('en-US')} records so far`;
   if (s.state !== 'rolled_back') return s.state;
   if (s.kind === 'stage') return 'rolled back (a stage batch writes no row)';
   return `rolled back: ${s.rollback?.restored ?? 0} restored, ${s.rollback?.left ?? 0} left`;

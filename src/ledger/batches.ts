@@ -94,11 +94,17 @@ export class Batches {
     await this.db(BATCHES).where({ id: batchId }).update({ halted_reason: null });
   }
 
-  /** Batches whose records are being worked: fully recorded, not rolled back or halted, something pending. */
+  /**
+   * Batches whose records are being worked: not rolled back or halted, something pending, and fully
+   * recorded — or, for a migrate batch, still being recorded: its workers start on the first records
+   * (its records are recorded in queue order, so the window's cursor never passes one recorded later).
+   * A stage batch waits until recorded: each record's collision check needs every claim (collisions.ts).
+   */
   async open(limit = 20): Promise<Batch[]> {
     // Every process asks each second: one seek per candidate batch, rather than an EXISTS that
     // PostgreSQL answers with a scan of the records.
-    const rows = await this.db(BATCHES).whereNotNull('enqueued_at').whereNull('rolled_back_at').whereNull('halted_reason').orderBy('id', 'desc').limit(200);
+    const rows = await this.db(BATCHES)
+      .where((w) => w.whereNotNull('enqueued_at').orWhere('kind', 'migrate')).whereNull('rolled_back_at').whereNull('halted_reason').orderBy('id', 'desc').limit(200);
     const open: Batch[] = [];
     for (const r of rows) {
       if (open.length >= limit) break;

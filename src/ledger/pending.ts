@@ -70,6 +70,11 @@ export class PendingSeeks {
     return Boolean(await this.db(RECORDS).where({ batch_id: batchId, outcome: Outcome.pending }).orderBy([{ column: 'priority' }, { column: 'id' }]).first('id'));
   }
 
+  /** Has the batch a record of this priority, whatever its outcome? (Where recording a batch after a stage batch got to.) */
+  async hasPriority(batchId: number, priority: number): Promise<boolean> {
+    return Boolean(await this.db(RECORDS).where({ batch_id: batchId, priority }).first('id'));
+  }
+
   /** Has any record of the batch been attempted or ended? (A batch whose window is new has none.) */
   async hasProgress(batchId: number): Promise<boolean> {
     const r = await this.db(RECORDS)

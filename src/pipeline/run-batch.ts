@@ -5,7 +5,9 @@ import type { Logger } from 'pino';
 import type { RedisConfig, UploadConfig } from '../config/config.ts';
 import type { Batch, BatchSpec, Ledger } from '../ledger/ledger.ts';
 import type { Counts } from '../outcomes.ts';
-import { enqueueBatch } from './producer.ts';
+import { openBatch, windowDeps } from './producer.ts';
+import { fingerprintFirst, recordAll } from './record-batch.ts';
+import { refillWindow } from './queue-window.ts';
 import type { RecordQueue } from './queue.ts';
 import { startRecordWorker } from './record-worker.ts';
 import type { Uploader } from '../cloudinary/uploader.ts';
@@ -43,7 +45,7 @@ export interface RunBatchOptions {
    * Called with fresh counts about once a second; when the batch has made no progress for a few
    * seconds, with what it waits for (and for how long, where known).
    */
-  onProgress?: (counts: Counts, batch: Batch, waiting?: string) => void;
+  onProgress?: (counts: Counts, batch: Batch, waiting?: string, recording?: boolean) => void;
   /** Aborting stops taking new jobs, lets the ones in flight finish (bounded), and returns. */
   signal?: AbortSignal | undefined;
   /** How often the figures are counted for onProgress (a count reads every record of the batch). */
@@ -76,10 +78,12 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
   const healAfterMs = opts.healAfterMs ?? 10_000;
 
   const window = { size: deps.redis.window, inFlightMs: deps.upload.lockDurationMs };
-  const enq = await enqueueBatch({ db: deps.db, ledger, queue, redis: deps.connection, logger, window, mediaRoot: deps.mediaRoot }, spec, {
-    batchId: opts.batchId,
-  });
-  const batch = enq.batch;
+  const enqDeps = { db: deps.db, ledger, queue, redis: deps.connection, logger, window, mediaRoot: deps.mediaRoot };
+  const opened = await openBatch(ledger, spec, opts.batchId);
+  // The fingerprint before any record: a worker checks it before it takes one of the batch's jobs.
+  await fingerprintFirst(enqDeps, opened.batch);
+  const batch = (await ledger.batches.get(opened.batch.id)) ?? opened.batch;
+  const enq = { resumed: opened.resumed };
   // A previous run may have halted the batch (refused credentials) and paused the queue; the
   // credentials were checked again before we got here, so carry on.
   if (batch.haltedReason) await ledger.batches.clearHalt(batch.id);
@@ -87,10 +91,39 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
 
   // Its refiller keeps Redis's window of the batch full, and hands over again what Redis lost.
   const worker = startRecordWorker({ ...deps, concurrency: opts.concurrency, healAfterMs });
-  // A batch enqueued on a machine with the media, run here without it: say so and stop.
+  // The batch is recorded while the workers take its first records (a migrate batch: Batches.open):
+  // the first page is handed over at once, later ones at the refiller's next look. Stopped between
+  // pages when the run stops; a re-run carries on where it got to.
+  const stopRecording = new AbortController();
+  const recordSignal = opts.signal ? AbortSignal.any([opts.signal, stopRecording.signal]) : stopRecording.signal;
+  let recorded = Boolean(batch.enqueuedAt);
+  let recordError: unknown;
+  let firstPage = true;
+  const refill = async () => void (await refillWindow(windowDeps(enqDeps), (await ledger.batches.get(batch.id)) ?? batch));
+  const recording = recordAll(enqDeps, batch, {
+    signal: recordSignal,
+    onPage: () => {
+      if (batch.kind !== 'migrate') return undefined;
+      if (!firstPage) return void worker.refiller.kick();
+      firstPage = false;
+      return refill();
+    },
+  })
+    .then(async () => {
+      recorded = true;
+      if (!batch.enqueuedAt) logger.info({ batch: batch.id, resumed: enq.resumed }, 'batch recorded');
+      await refill();
+    })
+    .catch((err: unknown) => {
+      if (!recordSignal.aborted) recordError = err;
+    });
+  // A batch enqueued on a machine with the media, run here without it: say so and stop (once the
+  // batch is recorded, for the machines that can see the media).
   const refused = await worker.guard.refusal(batch);
   if (refused) {
+    await recording;
     await closeWithin(worker.close(), opts.shutdownTimeoutMs ?? 30_000, logger);
+    if (recordError) throw recordError;
     return { batch, counts: await ledger.counts.total(batch.id), resumed: enq.resumed, halted: undefined, interrupted: false, refused };
   }
   let interrupted = false;
@@ -108,6 +141,8 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
         interrupted = true;
         break;
       }
+      // Recording stopped on an error: the run stops with it (a re-run carries on recording).
+      if (recordError) throw recordError;
       try {
         // The end is noticed within a few tens of milliseconds (a seek); the figures, a read of every
         // record of the batch, are counted every second, or every ten times what a count takes (a
@@ -124,9 +159,10 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
             waitCheckedAt = countedAt;
             waiting = await waitingFor(waitDeps, batch.id).catch(() => undefined);
           }
-          opts.onProgress?.(counts, batch, waiting);
+          opts.onProgress?.(counts, batch, waiting, !recorded);
         }
-        if (!(await ledger.pending.has(batch.id))) {
+        // The end: fully recorded, and nothing pending. Never while records are still being added.
+        if (recorded && !(await ledger.pending.has(batch.id))) {
           // Whatever a worker elsewhere left without MEDIA_TAG (it died after writing its row).
           await worker.tagger.sweep({ batchId: batch.id });
           break;
@@ -141,10 +177,12 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
       await sleep(END_CHECK_MS, undefined, { signal: opts.signal }).catch(() => {});
     }
   } finally {
+    stopRecording.abort();
+    await recording;
     await closeWithin(worker.close(), opts.shutdownTimeoutMs ?? 30_000, logger);
   }
   counts = await ledger.counts.total(batch.id);
-  opts.onProgress?.(counts, batch);
+  opts.onProgress?.(counts, batch, undefined, !recorded);
   // A batch others finished while this process refused it ended all the same.
   const verdict = counts.pending > 0 ? worker.guard.verdict(batch.id) : undefined;
   return { batch: (await ledger.batches.get(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted, refused: verdict };
