@@ -28,12 +28,16 @@ export class TextAssets {
     if (r) {
       return { resourceType, publicId, etag, bytes: Number(r.bytes), format: String(r.format ?? ''), secureUrl: String(r.secure_url) };
     }
-    // A file column uploaded it (and a row holds it): the same asset, whatever its source.
+    // A file column uploaded it (and a row holds it): the same asset, whatever its source. The batch
+    // is a NOT EXISTS, not a join: joined, PostgreSQL may reach the records through the batch and
+    // outcome index instead of public_id (its statistics taken while the batch was all pending), and
+    // read every record the batch has migrated so far: a look-up per file as long as the batch (bench
+    // scenario T, 100,000 posts: 1.2 s each by 45,000 records, the batch at a third of its speed).
     const f = (await this.db(`${RECORDS} as r`)
-      .join(`${BATCHES} as b`, 'b.id', 'r.batch_id')
-      .where({ 'r.public_id': publicId, 'r.etag': etag, 'r.outcome': Outcome.migrated, 'b.dry_run': false })
+      .where({ 'r.public_id': publicId, 'r.etag': etag, 'r.outcome': Outcome.migrated })
       .whereIn('r.reason', [Reason.uploaded, Reason.reused])
       .whereNull('r.rolled_back_at')
+      .whereNotExists((dry) => dry.select(1).from(`${BATCHES} as b`).whereRaw('?? = ??', ['b.id', 'r.batch_id']).where('b.dry_run', true))
       .first('r.bytes')) as Row | undefined;
     return f ? { resourceType, publicId, etag, bytes: Number(f.bytes), format: '', secureUrl: undefined } : undefined;
   }
