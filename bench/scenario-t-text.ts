@@ -99,7 +99,8 @@ export async function scenarioText(ctx: BenchContext, world: World): Promise<Sce
     await watch.stop();
     const report = await cpu.end();
     const out = migrate.output();
-    const summary = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { migrated?: number; failed?: number; missing?: number; pending?: number };
+    const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+    const summary = JSON.parse(line ?? '{}') as { migrated?: number; failed?: number; missing?: number; pending?: number };
     const after = await emulator.stats();
     const uploads = after.uploadRequests - before.uploadRequests;
     const created = after.created - before.created;
