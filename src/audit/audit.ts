@@ -1,12 +1,11 @@
 import { opendir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Knex } from 'knex';
-import { isRemoteUrl } from '../cloudinary/storage-convention.ts';
+import { isRemoteUrl, isStoragePublicId } from '../cloudinary/storage-convention.ts';
 import { isTextSource, resourceTypeOf, type CheckedSource } from '../config/sources.ts';
 import { scanRows } from '../db/scan-rows.ts';
-import { PermanentError } from '../errors.ts';
 import type { Ledger } from '../ledger/ledger.ts';
-import { normaliseName, resolveInside } from '../media/media-file.ts';
+import { isUnderMediaRoot, normaliseName } from '../media/media-file.ts';
 import { findReferences } from '../text/references.ts';
 import { NameSet } from '../media/name-set.ts';
 
@@ -72,7 +71,7 @@ export async function audit(deps: AuditDeps, sources: readonly CheckedSource[]):
         referenced.add(ref.name);
         let there = ref.unsafe ? false : exists.get(ref.name);
         if (there === undefined) {
-          there = await isOnDisk(deps.mediaRoot, ref.name);
+          there = await isUnderMediaRoot(deps.mediaRoot, ref.name);
           exists.set(ref.name, there);
         }
         s.localReferences++;
@@ -100,13 +99,12 @@ interface Found {
 
 /** A file column's values that are still paths: not empty, not a URL, not a public_id, not served in place. */
 async function fileReferences(deps: AuditDeps, source: CheckedSource, page: { pk: unknown; value: string | undefined }[], stageBatchId: number | undefined): Promise<Found[]> {
-  const raw = resourceTypeOf(source) === 'raw';
+  const type = resourceTypeOf(source);
   const paths = page.filter((r) => {
     const v = r.value?.trim();
     if (!v || isRemoteUrl(v)) return false;
     // What the storage class holds: PREFIX first, no extension (a raw public_id keeps its own).
-    const ours = deps.prefix !== '' && v.startsWith(deps.prefix) && (raw || !/\.[^/.]+$/.test(v));
-    return !ours;
+    return !isStoragePublicId(v, deps.prefix, type);
   });
   if (paths.length === 0) return [];
   const staged = stageBatchId === undefined ? new Map<string, string>() : await deps.ledger.cutover.stagedValues(stageBatchId, source, paths.map((r) => String(r.pk)));
@@ -123,15 +121,6 @@ function textReferences(source: CheckedSource, page: { pk: unknown; value: strin
     }
   }
   return out;
-}
-
-async function isOnDisk(mediaRoot: string, name: string): Promise<boolean> {
-  try {
-    return (await resolveInside(mediaRoot, name)) !== undefined;
-  } catch (err) {
-    if (err instanceof PermanentError) return false; // a path that leaves MEDIA_ROOT serves nothing
-    throw err;
-  }
 }
 
 /** Every regular file under MEDIA_ROOT, its path relative to it with forward slashes, one folder open at a time. */

@@ -64,16 +64,13 @@ export async function verifyBatch(
     const page = live.filter((r) => !isText(r));
     if (page.length === 0) continue;
 
-    // Each resource type is its own namespace of ids: one look-up per type present on the page.
-    const key = (r: LedgerRecord) => `${sourceType(batch, r)}:${r.publicId ?? ''}`;
+    const key = (r: LedgerRecord) => assetKey(batch, r);
     const remote = new Map<string, RemoteAsset>();
     const etags = new Map<string, string | undefined>();
-    for (const type of new Set(page.map((r) => sourceType(batch, r)))) {
-      const ids = [...new Set(page.filter((r) => sourceType(batch, r) === type).map((r) => r.publicId!).filter(Boolean))];
+    report.adminCalls += await eachResourceType(batch, page, async (type, ids) => {
       for (const [id, a] of await lookupWithPatience(deps.uploader, ids, deps.logger, type)) remote.set(`${type}:${id}`, a);
-      report.adminCalls += 1;
       for (const [id, e] of await deliveredEtags(deps.uploader, ids, type)) etags.set(`${type}:${id}`, e);
-    }
+    });
     const values = await currentValues(deps.db, page, sources);
 
     for (const r of page) {
@@ -122,6 +119,20 @@ async function checkText(uploader: Uploader, r: LedgerRecord, value: string | nu
     }
   }
   return undefined;
+}
+
+/** A record's asset as `type:public_id`: each resource type is its own namespace of ids. */
+export function assetKey(batch: Batch, r: LedgerRecord): string {
+  return `${sourceType(batch, r)}:${r.publicId ?? ''}`;
+}
+
+/** Calls `work` once per resource type on the page, with that type's distinct ids; says how many calls. */
+export async function eachResourceType(batch: Batch, page: readonly LedgerRecord[], work: (type: ResourceType, ids: string[]) => Promise<void>): Promise<number> {
+  const types = new Set(page.map((r) => sourceType(batch, r)));
+  for (const type of types) {
+    await work(type, [...new Set(page.filter((r) => sourceType(batch, r) === type).map((r) => r.publicId!).filter(Boolean))]);
+  }
+  return types.size;
 }
 
 export async function lookupWithPatience(uploader: Uploader, ids: string[], logger: Logger, resourceType: ResourceType = 'image'): Promise<Map<string, RemoteAsset>> {

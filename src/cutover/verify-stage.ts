@@ -6,7 +6,7 @@ import { Outcome } from '../outcomes.ts';
 import { scanRows } from '../db/scan-rows.ts';
 import { isRemoteUrl } from '../cloudinary/storage-convention.ts';
 import type { RemoteAsset, Uploader } from '../cloudinary/uploader.ts';
-import { Problem, lookupWithPatience, type VerifyFinding, type VerifyReport } from '../cloudinary/verify.ts';
+import { Problem, assetKey, eachResourceType, lookupWithPatience, type VerifyFinding, type VerifyReport } from '../cloudinary/verify.ts';
 import { deliveryExtension, inPlaceId } from '../cloudinary/in-place-id.ts';
 
 const PAGE = 100; // the Admin API's limit per resources_by_ids call
@@ -39,13 +39,10 @@ export async function verifyStage(
     const page = await deps.ledger.records.list(batch.id, { outcome: Outcome.staged, afterId: after, limit: PAGE });
     if (page.length === 0) break;
     after = page[page.length - 1]!.id;
-    // One look-up per resource type on the page: each type is its own namespace of ids.
     const remote = new Map<string, RemoteAsset>();
-    for (const type of new Set(page.map((r) => sourceType(batch, r)))) {
-      const ids = [...new Set(page.filter((r) => sourceType(batch, r) === type).map((r) => r.publicId!).filter(Boolean))];
+    report.adminCalls += await eachResourceType(batch, page, async (type, ids) => {
       for (const [id, a] of await lookupWithPatience(deps.uploader, ids, deps.logger, type)) remote.set(`${type}:${id}`, a);
-      report.adminCalls += 1;
-    }
+    });
     const values = await currentValues(deps.db, page, sources);
     const heads = await inLanes(page, async (r) => {
       const value = values.get(r.id);
@@ -53,7 +50,7 @@ export async function verifyStage(
     });
     for (const r of page) {
       report.checked++;
-      const asset = remote.get(`${sourceType(batch, r)}:${r.publicId ?? ''}`);
+      const asset = remote.get(assetKey(batch, r));
       const found = await checkStaged(deps, batch, r, asset?.bytes, asset?.format, values.get(r.id), heads.get(r.id));
       if (found) report.findings.push({ record: r, ...found });
       else report.ok++;

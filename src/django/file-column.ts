@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { isRemoteUrl } from '../cloudinary/storage-convention.ts';
 import type { ResourceType } from '../config/sources.ts';
 import { resourceTypeForExtension } from '../media/kind.ts';
-import { resolveInside, typeOfContent } from '../media/media-file.ts';
+import { readHead, resolveInside, typeOfContent } from '../media/media-file.ts';
 
 /**
  * What a FileField column holds, judged from a sample of its values: relative file paths, and of which
@@ -81,9 +81,7 @@ async function headOf(mediaRoot: string, value: string): Promise<Buffer | undefi
   if (!path) return undefined;
   const fh = await open(path, 'r');
   try {
-    const buf = Buffer.alloc(1024);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return buf.subarray(0, bytesRead);
+    return await readHead(fh);
   } catch {
     return undefined; // a folder, or unreadable: not a file we could move
   } finally {

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { NameSet } from '../media/name-set.ts';
 import type { Source } from '../config/sources.ts';
 import { scanRows } from '../db/scan-rows.ts';
-import { resolveInside } from '../media/media-file.ts';
+import { isUnderMediaRoot } from '../media/media-file.ts';
 import { findReferences, referencedNames } from '../text/references.ts';
 
 /**
@@ -37,17 +37,9 @@ export async function scanTextColumn(db: Knex, source: Source, settings: Referen
         if (seen.has(name)) continue;
         seen.add(name);
         out.files++;
-        if (mediaRoot && (await found(mediaRoot, name))) out.filesFound++;
+        if (mediaRoot && (await isUnderMediaRoot(mediaRoot, name))) out.filesFound++;
       }
     }
   }
   return out;
-}
-
-async function found(mediaRoot: string, name: string): Promise<boolean> {
-  try {
-    return (await resolveInside(mediaRoot, name)) !== undefined;
-  } catch {
-    return false;
-  }
 }

@@ -66,6 +66,16 @@ export async function resolveInside(mediaRoot: string, value: string): Promise<s
   return real;
 }
 
+/** Is there a file under MEDIA_ROOT at this name? A path that would leave MEDIA_ROOT serves nothing: false. */
+export async function isUnderMediaRoot(mediaRoot: string, name: string): Promise<boolean> {
+  try {
+    return (await resolveInside(mediaRoot, name)) !== undefined;
+  } catch (err) {
+    if (err instanceof PermanentError) return false;
+    throw err;
+  }
+}
+
 /** Image formats Cloudinary accepts as `image`, recognised by their first bytes, not their name. */
 export function detectImageFormat(head: Buffer): string | undefined {
   const b = head;
@@ -163,7 +173,8 @@ export async function readMediaFile(mediaRoot: string, value: string, limits: Me
   }
 }
 
-async function readHead(fh: import('node:fs/promises').FileHandle): Promise<Buffer> {
+/** The file's first bytes, what content detection reads. */
+export async function readHead(fh: import('node:fs/promises').FileHandle): Promise<Buffer> {
   const buf = Buffer.alloc(1024);
   const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
   return buf.subarray(0, bytesRead);

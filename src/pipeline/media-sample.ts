@@ -1,9 +1,8 @@
-import { posix } from 'node:path';
 import type { Knex } from 'knex';
 import { PermanentError } from '../errors.ts';
 import type { BatchSpec, Ledger } from '../ledger/ledger.ts';
-import { resolveInside } from '../media/media-file.ts';
-import { isRemoteUrl, isStoragePublicId } from '../cloudinary/storage-convention.ts';
+import { isUnderMediaRoot, resolveInside } from '../media/media-file.ts';
+import { isRemoteUrl, isStoragePublicId, mayBeOurValue } from '../cloudinary/storage-convention.ts';
 import { readRecordList } from '../config/record-list.ts';
 import { scanRows } from '../db/scan-rows.ts';
 import { isTextSource, resourceTypeOf, type CheckedSource } from '../config/sources.ts';
@@ -46,7 +45,7 @@ export async function sampleMediaRoot(db: Knex, ledger: Ledger, spec: BatchSpec,
     if (isTextSource(row.source)) {
       // A text names its files by URL: those are the files to look for.
       for (const name of referencedNames(findReferences(value, row.source.references ?? { mediaUrl: '/media/', mediaOrigins: [] }))) {
-        if (await isThere(mediaRoot, name)) return { missing, found: true };
+        if (await isUnderMediaRoot(mediaRoot, name)) return { missing, found: true };
         missing.push(name);
         if (missing.length >= MEDIA_SAMPLE) return { missing, found: false };
       }
@@ -55,8 +54,7 @@ export async function sampleMediaRoot(db: Knex, ledger: Ledger, spec: BatchSpec,
     const type = resourceTypeOf(row.source);
     if (isRemoteUrl(value) || isStoragePublicId(value, spec.prefix, type)) continue;
     // An extension-less value (a raw one: prefixed) may be an id an earlier batch wrote: a re-run is not a wrong MEDIA_ROOT.
-    const maybeOurs = type === 'raw' ? value.startsWith(spec.prefix) : posix.extname(value) === '';
-    if (maybeOurs && (await ledger.records.holdsOurValue({ table: row.source.table, column: row.source.column, pk: row.pk }, value))) continue;
+    if (mayBeOurValue(value, spec.prefix, type) && (await ledger.records.holdsOurValue({ table: row.source.table, column: row.source.column, pk: row.pk }, value))) continue;
     let path: string | undefined;
     try {
       path = await resolveInside(mediaRoot, row.value!);
@@ -70,15 +68,6 @@ export async function sampleMediaRoot(db: Knex, ledger: Ledger, spec: BatchSpec,
     if (missing.length >= MEDIA_SAMPLE) break;
   }
   return { missing, found: false };
-}
-
-async function isThere(mediaRoot: string, name: string): Promise<boolean> {
-  try {
-    return (await resolveInside(mediaRoot, name)) !== undefined;
-  } catch (err) {
-    if (err instanceof PermanentError) return false;
-    throw err;
-  }
 }
 
 /** The one line that refuses the batch, or undefined when MEDIA_ROOT holds its files (or it names none). */

@@ -1,4 +1,3 @@
-import { posix } from 'node:path';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { MediaTagger } from '../cloudinary/media-tagger.ts';
@@ -7,7 +6,7 @@ import type { Batch, Finish, Ledger, LedgerRecord, RecordRef } from '../ledger/l
 import { readMediaFile, type MediaFile, type MediaLimits } from '../media/media-file.ts';
 import { Outcome, Reason, type FinalOutcome } from '../outcomes.ts';
 import { resourceTypeOf, type CheckedSource, type ResourceType } from '../config/sources.ts';
-import { isRemoteUrl, isStoragePublicId } from '../cloudinary/storage-convention.ts';
+import { isRemoteUrl, isStoragePublicId, mayBeOurValue } from '../cloudinary/storage-convention.ts';
 import type { Uploader } from '../cloudinary/uploader.ts';
 
 /**
@@ -97,8 +96,7 @@ export async function openRecord(task: RecordTask, h: RecordHelpers): Promise<Op
   // Only an extension-less value can be one we wrote (image and video public_ids have none; URLs were
   // handled above), so the common case, a file name, costs no query here. A raw public_id keeps its
   // extension but starts with PREFIX, which a Django file name does not.
-  const maybeOurs = resourceTypeOf(source) === 'raw' ? value.startsWith(task.batch.prefix) : posix.extname(value) === '';
-  if (maybeOurs && (await h.ledger.records.holdsOurValue(ref, value))) {
+  if (mayBeOurValue(value, task.batch.prefix, resourceTypeOf(source)) && (await h.ledger.records.holdsOurValue(ref, value))) {
     return end({ outcome: Outcome.skipped, reason: Reason.alreadyMigrated, oldValue: value, newValue: value });
   }
   return { open: { rec, value, finish } };
