@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from './helpers/harness.ts';
@@ -95,5 +95,36 @@ describe('audit', () => {
       { table: 'shop_productimages', column: 'image', kind: 'file', rows: 4, localReferences: 0, missingFiles: 0 },
       { table: 'blog_page', column: 'body', kind: 'text', rows: 2, localReferences: 1, missingFiles: 0 },
     ]);
+  });
+
+  it('reads MEDIA_ROOT once and still takes a file however a row spells it, and a symlink as the worker would', async () => {
+    await h.file('products/a.png', pngBytes(3, 3, 1));
+    await h.file('shared/b.png', pngBytes(4, 3, 2));
+    await mkdir(join(h.mediaRoot, 'linked'));
+    await symlink(join(h.mediaRoot, 'shared', 'b.png'), join(h.mediaRoot, 'linked', 'b.png')); // inside MEDIA_ROOT: served
+    const outside = join(h.mediaRoot, '..', 'outside.png');
+    await writeFile(outside, pngBytes(2, 2, 9));
+    await symlink(outside, join(h.mediaRoot, 'linked', 'out.png')); // leaves MEDIA_ROOT: the worker refuses it
+    await h.db('shop_productimages').insert([
+      { id: 1, image: 'products//a.png' },
+      { id: 2, image: './products\\a.png' },
+      { id: 3, image: 'linked/b.png' },
+      { id: 4, image: 'linked/out.png' },
+      { id: 5, image: 'products' }, // a folder is not a file
+      { id: 6, image: '../products/a.png' },
+    ]);
+    const file = join(h.mediaRoot, '..', 'sources.json');
+    await writeFile(file, JSON.stringify({ sources: [{ table: 'shop_productimages', column: 'image' }] }));
+    const listed = await h.run(['audit', '--sources', file, '--list']);
+    expect(listed.stdout.split('\n').filter(Boolean).slice(0, -1).sort()).toEqual([
+      'local shop_productimages.image[pk=1] products//a.png',
+      'local shop_productimages.image[pk=2] ./products/a.png',
+      'local shop_productimages.image[pk=3] linked/b.png',
+      'local shop_productimages.image[pk=4] linked/out.png (missing)',
+      'local shop_productimages.image[pk=5] products (missing)',
+      'local shop_productimages.image[pk=6] ../products/a.png (missing)',
+      // products/a.png is referenced, however spelled; shared/b.png only through the link, which the walk does not follow.
+      `unreferenced shared/b.png (${pngBytes(4, 3, 2).length} B)`,
+    ].sort());
   });
 });

@@ -1,20 +1,20 @@
-import { opendir, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
 import type { Knex } from 'knex';
 import { isRemoteUrl, isStoragePublicId } from '../cloudinary/storage-convention.ts';
 import { isTextSource, resourceTypeOf, type CheckedSource } from '../config/sources.ts';
 import { scanRows } from '../db/scan-rows.ts';
 import type { Ledger } from '../ledger/ledger.ts';
-import { isUnderMediaRoot, normaliseName } from '../media/media-file.ts';
-import { findReferences } from '../text/references.ts';
+import { normaliseName } from '../media/media-file.ts';
 import { NameSet } from '../media/name-set.ts';
+import { findReferences } from '../text/references.ts';
+import { fileKey, FilesOnDisk, filesUnder } from './files-on-disk.ts';
 
 /**
  * "Can the old disk go?" Reads every configured source and MEDIA_ROOT, writes nothing, and counts what
  * still needs MEDIA_ROOT to be served: a file column's value that is still a path (unless a stage batch
  * placed that very file where the switched storage looks for it), and every URL under MEDIA_URL /
  * MEDIA_ORIGINS inside a text column. Then the files under MEDIA_ROOT nothing references any more.
- * Streamed a page of rows at a time, the referenced names kept as hashes: bounded memory at any size.
+ * Streamed a page of rows at a time, the names on disk and the referenced ones kept as hashes: bounded
+ * memory at any size.
  */
 
 export interface LocalReference {
@@ -58,6 +58,7 @@ const PAGE = 1_000;
 
 export async function audit(deps: AuditDeps, sources: readonly CheckedSource[]): Promise<AuditReport> {
   const referenced = new NameSet();
+  const onDisk = await FilesOnDisk.read(deps.mediaRoot);
   const report: AuditReport = { localReferences: 0, missingFiles: 0, unreferencedFiles: 0, unreferencedBytes: 0, sources: [] };
   const stage = await deps.ledger.batches.latestStage(deps.prefix);
   for (const source of sources) {
@@ -66,14 +67,10 @@ export async function audit(deps: AuditDeps, sources: readonly CheckedSource[]):
     for await (const page of scanRows(deps.db, source, PAGE, true)) {
       s.rows += page.length;
       const found = isTextSource(source) ? textReferences(source, page, deps) : await fileReferences(deps, source, page, stage?.id);
-      const exists = new Map<string, boolean>();
       for (const ref of found) {
-        referenced.add(ref.name);
-        let there = ref.unsafe ? false : exists.get(ref.name);
-        if (there === undefined) {
-          there = await isUnderMediaRoot(deps.mediaRoot, ref.name);
-          exists.set(ref.name, there);
-        }
+        const key = ref.unsafe ? undefined : fileKey(ref.name);
+        if (key !== undefined) referenced.add(key);
+        const there = key !== undefined && (await onDisk.has(key));
         s.localReferences++;
         if (!there) s.missingFiles++;
         deps.onReference?.({ table: source.table, column: source.column, pk: ref.pk, name: ref.name, missing: !there });
@@ -121,17 +118,4 @@ function textReferences(source: CheckedSource, page: { pk: unknown; value: strin
     }
   }
   return out;
-}
-
-/** Every regular file under MEDIA_ROOT, its path relative to it with forward slashes, one folder open at a time. */
-async function* filesUnder(root: string): AsyncGenerator<{ path: string; bytes: number }> {
-  const folders = [root];
-  while (folders.length > 0) {
-    const dir = folders.pop()!;
-    for await (const entry of await opendir(dir)) {
-      const full = join(dir, entry.name);
-      if (entry.isDirectory()) folders.push(full);
-      else if (entry.isFile()) yield { path: relative(root, full).split(sep).join('/'), bytes: (await stat(full)).size };
-    }
-  }
 }

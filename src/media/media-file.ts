@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, realpath } from 'node:fs/promises';
+import { open, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, posix, sep } from 'node:path';
 import { PermanentError } from '../errors.ts';
 import type { ResourceType } from '../config/sources.ts';
@@ -66,10 +66,11 @@ export async function resolveInside(mediaRoot: string, value: string): Promise<s
   return real;
 }
 
-/** Is there a file under MEDIA_ROOT at this name? A path that would leave MEDIA_ROOT serves nothing: false. */
+/** Is there a file under MEDIA_ROOT at this name? A path that would leave MEDIA_ROOT, or a folder, serves nothing: false. */
 export async function isUnderMediaRoot(mediaRoot: string, name: string): Promise<boolean> {
   try {
-    return (await resolveInside(mediaRoot, name)) !== undefined;
+    const real = await resolveInside(mediaRoot, name);
+    return real !== undefined && (await stat(real)).isFile();
   } catch (err) {
     if (err instanceof PermanentError) return false;
     throw err;
