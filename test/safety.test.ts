@@ -9,6 +9,7 @@ import { checkSources } from '../src/db/check-sources.ts';
 import { createCloudinaryUploader, type Uploader } from '../src/cloudinary/uploader.ts';
 import { createHarness, TEST_REDIS_URL, type Harness } from './helpers/harness.ts';
 import { pngBytes } from './helpers/images.ts';
+import { LedgerGroups } from '../src/records/ledger-groups.ts';
 
 let h: Harness;
 beforeEach(async () => {
@@ -46,6 +47,7 @@ describe('the conditional update', () => {
       { batch, source: sources[0]!, ref: { batchId: batch.id, table: 'shop_productimages', column: 'image', pk: '1' } },
       {
         db: h.db,
+        group: new LedgerGroups(h.db, h.ledger),
         ledger: h.ledger,
         uploader: racing,
         mediaRoot: config.mediaRoot,

@@ -13,6 +13,7 @@ import { orphanedMediaSelection } from './helpers/delete-orphaned-media.ts';
 import { createHarness, type Harness } from './helpers/harness.ts';
 import { gifBytes, jpegHeaderBytes, pngBytes } from './helpers/images.ts';
 import { isoMedia } from './helpers/media-headers.ts';
+import { LedgerGroups } from '../src/records/ledger-groups.ts';
 
 /**
  * Media inside text columns, one piece: one fixture of what rich-text editors store (HTML, Markdown,
@@ -237,7 +238,7 @@ describe('media referenced inside text columns', () => {
     await h.ledger.records.addPending(batch.id, source, ['2']);
     const result = await textRecord(
       { batch, source, ref },
-      { db: h.db, ledger: h.ledger, uploader: racing, mediaRoot: h.mediaRoot, limits: { maxFileBytes: 1e7, keepInMemoryUpToBytes: 1e7 }, cloudName: 'demo', logger: h.logs.logger },
+      { db: h.db, group: new LedgerGroups(h.db, h.ledger), ledger: h.ledger, uploader: racing, mediaRoot: h.mediaRoot, limits: { maxFileBytes: 1e7, keepInMemoryUpToBytes: 1e7 }, cloudName: 'demo', logger: h.logs.logger },
     );
     expect(result.outcome).toBe('migrated');
     const body = String((await h.rows('blog_page')).find((x) => x.id === 2)!.body);

@@ -4,6 +4,7 @@ import { Batches } from './batches.ts';
 import { LedgerCounts } from './counts.ts';
 import { CutoverRecords } from './cutover.ts';
 import { openIdentity, type LedgerIdentity } from './identity.ts';
+import { ManyRecords } from './many-records.ts';
 import { migrateLedger } from './migrations.ts';
 import { PendingSeeks } from './pending.ts';
 import { Records } from './records.ts';
@@ -25,6 +26,8 @@ export class Ledger {
   readonly pending: PendingSeeks;
   readonly batches: Batches;
   readonly records: Records;
+  /** Group commit's statements: many records read or written at once. */
+  readonly many: ManyRecords;
   readonly cutover: CutoverRecords;
   readonly tagging: TaggingState;
   readonly counts: LedgerCounts;
@@ -37,6 +40,7 @@ export class Ledger {
     this.pending = new PendingSeeks(db);
     this.batches = new Batches(db, this.pending);
     this.records = new Records(db);
+    this.many = new ManyRecords(db, this.records);
     this.cutover = new CutoverRecords(db);
     this.tagging = new TaggingState(db);
     this.counts = new LedgerCounts(db);

@@ -2,9 +2,10 @@ import type { Knex } from 'knex';
 import { dialectOf } from '../db/connect.ts';
 import { ASSETS, BATCHES, RECORDS } from './migrations.ts';
 import { Outcome } from '../outcomes.ts';
-import type { Finish, LedgerRecord, RecordRef } from './types.ts';
+import type { AttemptFields, Finish, LedgerRecord, RecordRef, WithRow } from './types.ts';
 import type { Source } from '../config/sources.ts';
 import { OPEN, toRecord, type Row } from './rows.ts';
+import { attemptColumns, finishColumns } from './record-columns.ts';
 
 /**
  * One ledger row per (batch, table, column, pk): added pending when the batch is recorded, noted before
@@ -76,30 +77,18 @@ export class Records {
    * Notes an attempt before the upload, with the public_id it will create: if the process dies right
    * after the upload, the asset is still known, and nobody deletes it as an orphan while we work.
    */
-  async noteAttempt(id: number, fields: { publicId?: string; oldValue?: string; detail?: string; etag?: string; bytes?: number; refs?: string }): Promise<void> {
+  async noteAttempt(id: number, fields: AttemptFields): Promise<void> {
     await this.db(RECORDS)
       .where({ id })
       .whereIn('outcome', OPEN)
-      .update({
-        ...(fields.publicId !== undefined ? { public_id: fields.publicId } : {}),
-        ...(fields.etag !== undefined ? { etag: fields.etag } : {}),
-        ...(fields.bytes !== undefined ? { bytes: fields.bytes } : {}),
-        ...(fields.oldValue !== undefined ? { old_value: fields.oldValue } : {}),
-        ...(fields.detail !== undefined ? { detail: fields.detail } : {}),
-        ...(fields.refs !== undefined ? { refs: fields.refs } : {}),
-        attempts: this.db.raw('attempts + 1'),
-        updated_at: this.db.fn.now(),
-      });
+      .update({ ...attemptColumns(fields), attempts: this.db.raw('attempts + 1'), updated_at: this.db.fn.now() });
   }
 
   /**
    * The ledger row together with what the app's row holds now, in one round trip: the source's
    * columns come from subqueries by primary key, so `exists` tells a deleted row from a NULL value.
    */
-  async getWithRow(
-    ref: RecordRef,
-    source: Source,
-  ): Promise<{ record: LedgerRecord; row: { exists: boolean; value: string | undefined } } | undefined> {
+  async getWithRow(ref: RecordRef, source: Source): Promise<WithRow | undefined> {
     const app = () => this.db(source.table).where(source.pk, ref.pk);
     const r = (await this.db(RECORDS)
       .where({ batch_id: ref.batchId, source_table: ref.table, source_column: ref.column, pk: ref.pk })
@@ -126,22 +115,7 @@ export class Records {
   async finish(db: Knex, id: number, f: Finish, opts: { evenIfDecided?: boolean } = {}): Promise<boolean> {
     const q = db(RECORDS).where({ id });
     if (!opts.evenIfDecided) q.whereIn('outcome', OPEN);
-    const n = await q.update({
-        outcome: f.outcome,
-        reason: f.reason,
-        detail: f.detail ?? null,
-        ...(f.oldValue !== undefined ? { old_value: f.oldValue } : {}),
-        ...(f.newValue !== undefined ? { new_value: f.newValue } : {}),
-        ...(f.publicId !== undefined ? { public_id: f.publicId } : {}),
-        ...(f.etag !== undefined ? { etag: f.etag } : {}),
-        ...(f.bytes !== undefined ? { bytes: f.bytes } : {}),
-        ...(f.reused !== undefined ? { reused: f.reused } : {}),
-        ...(f.uploadMs !== undefined ? { upload_ms: Math.round(f.uploadMs) } : {}),
-        ...(f.tagged !== undefined ? { tagged: f.tagged } : {}),
-        ...(f.refs !== undefined ? { refs: f.refs } : {}),
-        updated_at: db.fn.now(),
-        finished_at: db.fn.now(),
-      });
+    const n = await q.update({ ...finishColumns(f), updated_at: db.fn.now(), finished_at: db.fn.now() });
     return n > 0;
   }
 

@@ -126,3 +126,19 @@ export function sourceType(batch: Pick<Batch, 'sources'>, ref: { table: string; 
   const source = batch.sources.find((s) => s.table === ref.table && s.column === ref.column);
   return source ? resourceTypeOf(source) : 'image';
 }
+
+/** What an attempt notes before its upload: the public_id it will create above all. */
+export interface AttemptFields {
+  publicId?: string;
+  oldValue?: string;
+  detail?: string;
+  etag?: string;
+  bytes?: number;
+  refs?: string;
+}
+
+/** A ledger record and what its app row holds now (`exists` tells a deleted row from a NULL value). */
+export interface WithRow {
+  record: LedgerRecord;
+  row: { exists: boolean; value: string | undefined };
+}

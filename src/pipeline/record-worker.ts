@@ -22,6 +22,7 @@ import { registerWorker } from './worker-registry.ts';
 import { startTakeover } from './takeover.ts';
 import { foreignJobGuard } from './foreign-jobs.ts';
 import type { Uploader } from '../cloudinary/uploader.ts';
+import { LedgerGroups } from '../records/ledger-groups.ts';
 
 export interface RecordWorkerDeps {
   redis: RedisConfig;
@@ -48,6 +49,7 @@ export interface RecordWorkerDeps {
 
 export interface RecordWorker {
   worker: Worker<RecordJobData, RecordJobResult>;
+  group: LedgerGroups;
   tagger: MediaTagger;
   refiller: Refiller;
   /** Refuses batches whose media this machine cannot see; pauses on a streak of missing files. */
@@ -95,6 +97,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
     return b;
   };
 
+  const group = new LedgerGroups(deps.db, deps.ledger);
   const tagger = createMediaTagger({ ledger: deps.ledger, uploader: deps.uploader, logger: deps.logger });
   // `concurrency` uploads in flight; the worker holds a few more jobs, whose database work overlaps them.
   const uploader = limitUploads(deps.uploader, deps.concurrency);
@@ -184,7 +187,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
         throw new DelayedError();
       }
       const handle = isTextSource(source) ? textRecord : batch.kind === 'stage' ? stageRecord : migrateRecord;
-      const result = await handle({ batch, source, ref }, { ...deps, uploader, limits, logger: log, tagger });
+      const result = await handle({ batch, source, ref }, { ...deps, uploader, limits, logger: log, tagger, group });
       await guard.after(batch, ref, result.outcome, result.reason);
       // One line per record at debug; what an operator must act on (failed, missing) is louder.
       const level = result.outcome === Outcome.failed ? 'warn' : result.outcome === Outcome.missing ? 'info' : 'debug';
@@ -280,6 +283,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
 
   return {
     worker,
+    group,
     tagger,
     refiller,
     guard,
@@ -291,6 +295,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
       await takeover.stop();
       await refiller.stop();
       await worker.close();
+      await group.close();
       await registry.close();
       await tagger.close();
     },

@@ -1,6 +1,5 @@
 import { PermanentError, RetryableError } from '../errors.ts';
 import { inPlaceId } from '../cloudinary/in-place-id.ts';
-import { whereExactly } from '../db/connect.ts';
 import type { LedgerRecord } from '../ledger/ledger.ts';
 import type { MediaFile } from '../media/media-file.ts';
 import { Outcome, Reason } from '../outcomes.ts';
@@ -60,7 +59,7 @@ async function uploadAndWrite(task: RecordTask, h: RecordHelpers, open: OpenReco
   const { value, finish, rec } = open;
   const type = file.resourceType;
   const { batch } = task;
-  await h.ledger.records.noteAttempt(rec.id, { publicId, oldValue: value });
+  await h.group.noteAttempt(rec.id, { publicId, oldValue: value });
   let asset: UploadedAsset;
   const uploadStarted = performance.now();
   try {
@@ -197,28 +196,28 @@ async function writeRowAndLedger(task: RecordTask, h: RecordHelpers, rec: Ledger
     reused: w.asset.existing,
     uploadMs: w.uploadMs,
   };
-  const result = await h.db.transaction(async (trx): Promise<RecordResult> => {
-    const claimed = await h.ledger.records.finish(trx, rec.id, { ...common, outcome: Outcome.migrated, reason: w.reason, newValue: w.newValue, tagged });
-    if (!claimed) return resultOf(await h.ledger.records.get(ref, trx));
-    const changed = await whereExactly(trx, trx(source.table).where(source.pk, ref.pk), source.column, w.oldValue).update({
-      [source.column]: w.newValue,
-    });
-    if (changed > 0) return { outcome: Outcome.migrated, reason: w.reason, publicId: w.asset.publicId };
-    await h.ledger.records.finish(
-      trx,
-      rec.id,
-      {
-        ...common,
-        outcome: Outcome.skipped,
-        reason: Reason.changed,
-        newValue: null,
-        tagged: null,
-        detail: 'the row changed while its file was uploading; left as the app wrote it',
-      },
-      { evenIfDecided: true },
-    );
-    return { outcome: Outcome.skipped, reason: Reason.changed, publicId: w.asset.publicId };
+  const written = await h.group.writeRow({
+    id: rec.id,
+    source,
+    pk: ref.pk,
+    oldValue: w.oldValue,
+    newValue: w.newValue,
+    migrated: { ...common, outcome: Outcome.migrated, reason: w.reason, newValue: w.newValue, tagged },
+    changed: {
+      ...common,
+      outcome: Outcome.skipped,
+      reason: Reason.changed,
+      newValue: null,
+      tagged: null,
+      detail: 'the row changed while its file was uploading; left as the app wrote it',
+    },
   });
+  const result: RecordResult =
+    written === 'decided'
+      ? resultOf(await h.ledger.records.get(ref))
+      : written === 'migrated'
+        ? { outcome: Outcome.migrated, reason: w.reason, publicId: w.asset.publicId }
+        : { outcome: Outcome.skipped, reason: Reason.changed, publicId: w.asset.publicId };
   if (result.outcome === Outcome.migrated && tagged === false) {
     h.tagger?.add(rec.id, w.asset.publicId, batch.tag, resourceTypeOf(source));
   }

@@ -8,6 +8,7 @@ import { Outcome, Reason, type FinalOutcome } from '../outcomes.ts';
 import { resourceTypeOf, type CheckedSource, type ResourceType } from '../config/sources.ts';
 import { isRemoteUrl, isStoragePublicId, mayBeOurValue } from '../cloudinary/storage-convention.ts';
 import type { Uploader } from '../cloudinary/uploader.ts';
+import type { LedgerGroups } from './ledger-groups.ts';
 
 /**
  * The steps every record takes whatever its batch's kind (stage or migrate): read the ledger row and
@@ -18,6 +19,8 @@ import type { Uploader } from '../cloudinary/uploader.ts';
 /** Everything a record handler needs, passed in so a test can hand it real services with its own settings. */
 export interface RecordHelpers {
   db: Knex;
+  /** The ledger round trips this process's records share (group commit). */
+  group: LedgerGroups;
   ledger: Ledger;
   uploader: Uploader;
   mediaRoot: string;
@@ -78,15 +81,16 @@ export function resultOf(rec: LedgerRecord | undefined): RecordResult {
  */
 export async function openRecord(task: RecordTask, h: RecordHelpers): Promise<Opened> {
   const { ref, source } = task;
-  const { record: rec, row } = await readRecord(h.ledger, ref, source);
+  const { record: rec, row } = await readRecord(h, ref, source);
   // A replay after the outcome was written (a stalled job, a re-added id): keep what was decided.
   if (!OPEN.includes(rec.outcome)) return { ended: resultOf(rec), replay: rec };
   if (rec.outcome === Outcome.failed) await h.ledger.records.reopen(rec.id);
-  const finish: Finisher = async (f) => {
-    const wrote = await h.ledger.records.finish(h.db, rec.id, f);
-    if (!wrote) return resultOf(await h.ledger.records.get(ref));
-    return { outcome: f.outcome, reason: f.reason, publicId: f.publicId, detail: f.detail };
-  };
+  const finish: Finisher = (f) =>
+    h.group.run(async (trx) => {
+      const wrote = await h.ledger.records.finish(trx, rec.id, f);
+      if (!wrote) return resultOf(await h.ledger.records.get(ref, trx));
+      return { outcome: f.outcome, reason: f.reason, publicId: f.publicId, detail: f.detail };
+    });
   const end = async (f: Finish): Promise<Opened> => ({ ended: await finish(f), replay: undefined });
 
   if (!row.exists) return end({ outcome: Outcome.skipped, reason: Reason.rowDeleted, detail: 'the row no longer exists' });
@@ -134,11 +138,11 @@ export async function readFileOrFinish(
  * The record's ledger row and its app row's current value, in one query. The producer inserted the
  * ledger row; a job re-added by hand (bull-board) may arrive without one, so it is created then.
  */
-export async function readRecord(ledger: Ledger, ref: RecordRef, source: CheckedSource) {
-  const found = await ledger.records.getWithRow(ref, source);
+export async function readRecord(h: Pick<RecordHelpers, 'ledger' | 'group'>, ref: RecordRef, source: CheckedSource) {
+  const found = await h.group.getWithRow(ref, source);
   if (found) return found;
-  await ledger.records.addPending(ref.batchId, ref, [ref.pk]);
-  const created = await ledger.records.getWithRow(ref, source);
+  await h.ledger.records.addPending(ref.batchId, ref, [ref.pk]);
+  const created = await h.ledger.records.getWithRow(ref, source);
   if (!created) throw new Error(`ledger row for ${recordLabel(ref)} could not be created`);
   return created;
 }

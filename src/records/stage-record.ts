@@ -32,7 +32,7 @@ export async function stageRecord(task: RecordTask, h: RecordHelpers): Promise<R
     return finish({ outcome: Outcome.notInPlace, reason: problem.reason, detail: problem.detail, oldValue: value, publicId, etag: file.md5, bytes: file.size });
   }
 
-  await h.ledger.records.noteAttempt(open.rec.id, { publicId, oldValue: value, etag: file.md5, bytes: file.size });
+  await h.group.noteAttempt(open.rec.id, { publicId, oldValue: value, etag: file.md5, bytes: file.size });
   const other = await findCollision(h, batch, open.rec, value, publicId, file.md5);
   if (other) {
     // An earlier stage may have placed one of them there before the other value existed.

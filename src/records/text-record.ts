@@ -42,7 +42,7 @@ class RowChanged extends Error {}
 
 export async function textRecord(task: RecordTask, h: RecordHelpers): Promise<RecordResult> {
   const { source, ref, batch } = task;
-  const { record: rec, row: first } = await readRecord(h.ledger, ref, source);
+  const { record: rec, row: first } = await readRecord(h, ref, source);
   if (!isOpenOutcome(rec.outcome)) return resultOf(rec);
   if (rec.outcome === Outcome.failed) await h.ledger.records.reopen(rec.id);
   const finish = async (f: Finish, db = h.db): Promise<RecordResult> => {
@@ -112,7 +112,7 @@ export async function textRecord(task: RecordTask, h: RecordHelpers): Promise<Re
         return finish({ outcome: Outcome.skipped, reason: Reason.changed, detail: `the text changed ${attempt} times while its files were uploading; left as the app wrote it` });
       }
       h.logger.info({ attempt }, 'the text changed while its files were uploading; reading it again');
-      row = (await readRecord(h.ledger, ref, source)).row;
+      row = (await readRecord(h, ref, source)).row;
     }
   }
 }
