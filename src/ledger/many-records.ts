@@ -27,14 +27,8 @@ export class ManyRecords {
     if (attempts.length === 0) return;
     const set: Record<string, unknown> = { attempts: this.db.raw('attempts + 1'), updated_at: this.db.fn.now() };
     for (const [key, column] of ATTEMPT_COLUMNS) {
-      const given = attempts.filter((a) => a.fields[key] !== undefined);
-      if (given.length === 0) continue;
-      if (attempts.length === 1) {
-        set[column] = given[0]!.fields[key];
-        continue;
-      }
-      const cases = given.map(() => 'when ? then ?').join(' ');
-      set[column] = this.db.raw(`case id ${cases} else ?? end`, [...given.flatMap((a) => [a.id, a.fields[key]!]), column]);
+      const value = byId(this.db, column, attempts.length, attempts.map((a) => [a.id, a.fields[key]]));
+      if (value !== undefined) set[column] = value;
     }
     await this.db(RECORDS)
       .whereIn(
@@ -99,11 +93,9 @@ export class ManyRecords {
       if (open.length === 0) return new Set();
     }
     const set: Record<string, unknown> = { updated_at: db.fn.now(), finished_at: db.fn.now() };
-    for (const [column, value] of FINISH_COLUMNS) {
-      const given = open.filter((i) => value(i.f) !== undefined);
-      if (given.length === 0) continue;
-      const cases = given.map(() => 'when ? then ?').join(' ');
-      set[column] = db.raw(`case id ${cases} else ?? end`, [...given.flatMap((i) => [i.id, value(i.f) as Knex.Value]), column]);
+    for (const [column, valueOf] of FINISH_COLUMNS) {
+      const value = byId(db, column, open.length, open.map((i) => [i.id, valueOf(i.f)]));
+      if (value !== undefined) set[column] = value;
     }
     const q = db(RECORDS).whereIn(
       'id',
@@ -118,4 +110,18 @@ export class ManyRecords {
     return new Set(written.map((r) => Number(r.id)));
   }
 
+}
+
+/**
+ * A column's new value for an update of `count` records: undefined when none sets it, the value
+ * itself when every record sets the same one (the outcome, the reason: no CASE to build and parse),
+ * else a CASE on the id that leaves the records not setting it as they are.
+ */
+function byId(db: Knex, column: string, count: number, values: readonly (readonly [number, unknown])[]): unknown {
+  const given = values.filter(([, v]) => v !== undefined);
+  if (given.length === 0) return undefined;
+  const first = given[0]![1];
+  if (given.length === count && given.every(([, v]) => v === first)) return first;
+  const cases = given.map(() => 'when ? then ?').join(' ');
+  return db.raw(`case id ${cases} else ?? end`, [...given.flatMap(([id, v]) => [id, v as Knex.Value]), column]);
 }

@@ -117,11 +117,6 @@ export function checkContent(name: string, head: Buffer, resourceType: ResourceT
 }
 
 /**
- * Opens the file once (through its real path, so a symlink swapped in afterwards cannot redirect us),
- * checks size and content for the column's resource type, and hashes it. Returns undefined when the
- * file is not there.
- */
-/**
  * The type a file referenced from text gets: its content decides, as Cloudinary's `auto` would for
  * images and videos; anything else is raw (a PDF linked from a post downloads as the PDF it is).
  */
@@ -130,6 +125,11 @@ export function typeOfContent(head: Buffer): ResourceType {
   return detectVideoFormat(head) ? 'video' : 'raw';
 }
 
+/**
+ * Opens the file once (through its real path, so a symlink swapped in afterwards cannot redirect us),
+ * checks size and content for the column's resource type, and hashes it. Returns undefined when the
+ * file is not there.
+ */
 export async function readMediaFile(mediaRoot: string, value: string, limits: MediaLimits, wanted: ResourceType | 'auto' = 'image'): Promise<MediaFile | undefined> {
   const path = await resolveInside(mediaRoot, value);
   if (path === undefined) return undefined;
@@ -151,7 +151,13 @@ export async function readMediaFile(mediaRoot: string, value: string, limits: Me
     let head: Buffer;
     let data: Buffer | undefined;
     if (keep) {
-      data = await fh.readFile();
+      // One read of the size fstat gave (FileHandle.readFile would stat again and read to EOF in
+      // chunks: three more thread-pool trips for a small file). Bytes appended meanwhile are not
+      // ours to upload: what is hashed is exactly what is sent.
+      data = Buffer.allocUnsafe(st.size);
+      const { bytesRead } = await fh.read(data, 0, st.size, 0);
+      if (bytesRead < st.size) data = data.subarray(0, bytesRead);
+      if (data.length === 0) throw new PermanentError(Reason.emptyFile, `"${name}" is empty (0 bytes)`);
       hash.update(data);
       head = data.subarray(0, 1024);
     } else {
