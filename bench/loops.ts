@@ -12,8 +12,8 @@ import { SOURCE_TABLE, imageName } from './world.ts';
 
 /**
  * The things the pipeline is compared with, written here rather than in the library: the bare SDK
- * (what the emulator alone can serve), the one-at-a-time script the tool replaces, and a plain
- * in-process loop with no queue and no ledger.
+ * (what the emulator alone can serve), the one-at-a-time script the tool replaces, the bare
+ * concurrent script a team might write instead, and a plain in-process loop with no queue and no ledger.
  */
 
 const { v2: cloudinary } = cloudinaryPkg;
@@ -85,6 +85,32 @@ export async function sequentialScript(db: Knex, mediaRoot: string, cloudinaryUr
       const res = await sdkUpload({ ...base, resource_type: 'image', public_id: `media/${stem}`, overwrite: true, tags: ['media'] }, data);
       await db(SOURCE_TABLE).where({ id: row.id }).update({ image: res.public_id });
     }
+    return result(rows.length, performance.now() - t0);
+  } finally {
+    agent.destroy();
+  }
+}
+
+/**
+ * The script a hurried team writes instead (the way `cld upload_dir` works): `concurrency` uploads
+ * at once, each reading the file, uploading it and writing the new value into the row. No check of
+ * the file, no compare-and-swap, no ledger, nothing to resume; timed from its first query to its
+ * last update, in this process (no start-up of its own to pay). Rows [0, count) in pk order.
+ */
+export async function bareScript(db: Knex, mediaRoot: string, cloudinaryUrl: string, count: number, concurrency: number): Promise<LoopResult> {
+  const c = parseCloudinaryUrl(cloudinaryUrl);
+  const agent = new http.Agent({ keepAlive: true });
+  const base = { cloud_name: c.cloudName, api_key: c.apiKey, api_secret: c.apiSecret, upload_prefix: c.uploadPrefix, agent };
+  const t0 = performance.now();
+  try {
+    const rows = (await db(SOURCE_TABLE).select('id', 'image').orderBy('id').limit(count)) as { id: number; image: string }[];
+    await pool(rows.length, concurrency, async (i) => {
+      const row = rows[i]!;
+      const data = await readFile(join(mediaRoot, row.image));
+      const stem = row.image.replace(/\.[^.]+$/, '');
+      const res = await sdkUpload({ ...base, resource_type: 'image', public_id: `media/${stem}`, overwrite: true, tags: ['media'] }, data);
+      await db(SOURCE_TABLE).where({ id: row.id }).update({ image: res.public_id });
+    });
     return result(rows.length, performance.now() - t0);
   } finally {
     agent.destroy();

@@ -47,7 +47,16 @@ export async function scenarioQueueless(ctx: BenchContext, world: World): Promis
     figures: [
       { label: 'queue-less loop', value: loop.run.perSecond, unit: 'images/s', digits: 0 },
       { label: `migrate --concurrency ${CONCURRENCY}`, value: pipeline.perSecond, unit: 'images/s', digits: 0 },
-      { label: "pipeline's share of the loop's throughput", value: (100 * pipeline.perSecond) / loop.run.perSecond, unit: '%', digits: 1, target: { op: '>=', value: 85 } },
+      // Issue 19's targets (the first issue asked 85%, which two shared cores cannot give a pipeline
+      // that notes every attempt before its upload): half the loop's rate, twice its CPU at most.
+      { label: "pipeline's share of the loop's throughput", value: (100 * pipeline.perSecond) / loop.run.perSecond, unit: '%', digits: 1, target: { op: '>=', value: 50 } },
+      {
+        label: "CPU per image, all processes: the pipeline's over the loop's",
+        value: cpuPerImage(pipeline.cpu, pipeline.images) / cpuPerImage(loop.cpu, loop.run.images),
+        unit: '×',
+        digits: 2,
+        target: { op: '<=', value: 2 },
+      },
     ],
     details: [
       ...table(

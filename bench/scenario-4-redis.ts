@@ -145,7 +145,8 @@ export async function scenarioRedis(ctx: BenchContext, world: World): Promise<Sc
       { label: "migrate's peak RSS", value: mb(peaks.migrate), unit: 'MB', digits: 0, target: { op: '<=', value: 120 } },
       { label: "worker's peak RSS", value: mb(peaks.worker), unit: 'MB', digits: 0, target: { op: '<=', value: 120 } },
       { label: "dashboard's peak RSS", value: mb(peaks.dashboard), unit: 'MB', digits: 0, target: { op: '<=', value: 120 } },
-      { label: 'records per second, enqueue to the last record', value: rate, unit: 'records/s', digits: 0 },
+      // Issue 19: a million records at 700/s or more on this machine (uploads answered at once).
+      { label: 'records per second, enqueue to the last record', value: rate, unit: 'records/s', digits: 0, target: { op: '>=', value: 700 } },
     ],
     details: [
       ...table(

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { Batcher, type Settled } from './batcher.ts';
+import { isConnectionError } from './connect.ts';
 
 /**
  * Group commit: the writes of the records a process works on at once share one transaction. Each
@@ -47,7 +48,9 @@ export class GroupCommit {
       this.stats.transactions++;
       this.stats.writes += group.length;
       return results.map((value) => ({ value }));
-    } catch {
+    } catch (error) {
+      // The database is gone: writing each alone would only fail N times more.
+      if (isConnectionError(error)) return group.map(() => ({ error }));
       this.stats.fallbacks++;
       // Whichever write failed, none of the group is written: each goes again on its own.
       return Promise.all(group.map((work) => this.alone(work)));

@@ -3,6 +3,7 @@ import { Batcher, type Settled } from '../db/batcher.ts';
 import { GroupCommit } from '../db/group-commit.ts';
 import type { AttemptFields, Finish, Ledger, RecordRef, WithRow } from '../ledger/ledger.ts';
 import { swapValues } from '../db/swap-values.ts';
+import { isConnectionError } from '../db/connect.ts';
 import type { Source } from '../config/sources.ts';
 
 /** A record's last write: its outcome, and its app row's new value if the row still holds the old. */
@@ -109,7 +110,9 @@ export class LedgerGroups {
         this.stats.rowTransactions++;
         this.stats.rowWrites += items.length;
         return written.map((value) => ({ value }));
-      } catch {
+      } catch (error) {
+        // The database is gone: writing each record alone would only fail N times more.
+        if (isConnectionError(error)) return items.map(() => ({ error }));
         this.stats.fallbacks++;
       }
     }
