@@ -247,4 +247,28 @@ describe('media referenced inside text columns', () => {
     expect(actual).toBe(expected);
     expect((await h.ledger.records.get(ref))!.oldValue).toBe(`New line.\n${MARKDOWN}`);
   });
+
+  it('reads and rewrites a JSON column (jsonb on PostgreSQL, JSON on MySQL) as the text it holds; audit sees it too', async () => {
+    for (const [name, bytes] of Object.entries(FILES)) await h.file(name, bytes);
+    await h.db.schema.createTable('editor_block', (t) => {
+      t.bigIncrements('id').primary();
+      t.jsonb('data').notNullable();
+    });
+    const blocks = { blocks: [{ type: 'image', data: { file: { url: '/media/markdownx/ab12.png' } } }], html: '<img src="/media/uploads/a.jpg">' };
+    await h.db('editor_block').insert({ id: 1, data: JSON.stringify(blocks) });
+    const sources = await h.file('json-sources.json', JSON.stringify({ sources: [{ table: 'editor_block', column: 'data', kind: 'text' }] }));
+    const before = JSON.parse((await h.run(['audit', '--sources', sources, '--json'])).stdout);
+    expect(before.sources).toEqual([{ table: 'editor_block', column: 'data', kind: 'text', rows: 1, localReferences: 2, missingFiles: 0 }]);
+
+    const r = JSON.parse((await h.run(['migrate', '--sources', sources, '--json'])).stdout);
+    expect(r).toMatchObject({ total: 1, migrated: 1, failed: 0 });
+    const rec = await h.ledger.records.get({ batchId: r.batch, table: 'editor_block', column: 'data', pk: '1' });
+    expect(rec).toMatchObject({ outcome: 'migrated', detail: 'rewrote 2 references to 2 files' });
+    const row = (await h.rows('editor_block'))[0]!.data;
+    const after = (typeof row === 'string' ? JSON.parse(row) : row) as typeof blocks;
+    expect(after.blocks[0]!.data.file.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/demo\/image\/upload\/v\d+\/media\/markdownx\/ab12_[a-z0-9]{6}\.png$/);
+    expect(after.html).toMatch(/^<img src="http:\/\/127\.0\.0\.1:\d+\/demo\/image\/upload\/v\d+\/media\/uploads\/a_[a-z0-9]{6}\.[a-z]+">$/);
+    const done = JSON.parse((await h.run(['audit', '--sources', sources, '--json'])).stdout);
+    expect(done.sources[0]).toMatchObject({ localReferences: 0, missingFiles: 0 });
+  });
 });

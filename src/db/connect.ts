@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import knex, { type Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { DatabaseConfig } from '../config/config.ts';
@@ -23,7 +24,7 @@ export function createDb(cfg: DatabaseConfig, logger?: Logger): Knex {
     return knex({
       log,
       client: 'pg',
-      connection: cfg.url,
+      connection: { connectionString: cfg.url, types: { getTypeParser: textOfJson } },
       ...(cfg.schema ? { searchPath: [cfg.schema] } : {}),
       pool: { min: 0, max: cfg.poolMax },
       // Fail a query within seconds when the server is gone, so the job can wait and retry
@@ -47,7 +48,9 @@ export function createDb(cfg: DatabaseConfig, logger?: Logger): Knex {
         supportBigNumbers: true,
         bigNumberStrings: true,
         timezone: 'Z',
-      },
+        // A JSON column is a text source's text, as the database holds it (see textOfJson).
+        jsonStrings: true,
+      } as Knex.MySql2ConnectionConfig,
       pool: { min: 0, max: cfg.poolMax },
       acquireConnectionTimeout: 10_000,
     });
@@ -103,6 +106,21 @@ export function whereExactly(db: Knex, q: Knex.QueryBuilder, column: string, val
  */
 export async function claimSqliteWriteLock(trx: Knex.Transaction, table: string, where: Record<string, unknown>): Promise<void> {
   await trx(table).where(where).update({ id: trx.raw('id') });
+}
+
+/**
+ * node-postgres parses json and jsonb into objects; a text source (an editor's blocks in a JSONField)
+ * needs the text the database holds, to find its URLs and to compare and swap it exactly. The
+ * ledger keeps its own JSON in text columns, so nothing of ours wants the objects.
+ */
+const JSON_OIDS = new Set([114, 3802]);
+type TypeParsers = { getTypeParser(oid: number, format: string): (value: string) => unknown };
+let pgTypes: TypeParsers | undefined;
+function textOfJson(oid: number, format: string): (value: string) => unknown {
+  if (JSON_OIDS.has(oid)) return (value) => value;
+  // The driver knex loads (it has no types of its own here), asked once.
+  pgTypes ??= (createRequire(import.meta.url)('pg') as { types: TypeParsers }).types;
+  return pgTypes.getTypeParser(oid, format);
 }
 
 export function dialectOf(db: Knex): 'pg' | 'mysql' | 'sqlite' {

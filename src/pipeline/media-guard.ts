@@ -4,6 +4,7 @@ import type { Batch } from '../ledger/ledger.ts';
 import type { MediaFingerprint } from '../ledger/ledger.ts';
 import { resolveInside } from '../media/media-file.ts';
 import { isRemoteUrl } from '../cloudinary/storage-convention.ts';
+import { isTextSource } from '../config/sources.ts';
 
 /**
  * A worker started on a machine where the media volume is not mounted would mark its whole share of
@@ -24,7 +25,8 @@ const SAMPLE = 50;
  */
 export async function takeFingerprint(db: Knex, batch: Batch, mediaRoot: string): Promise<MediaFingerprint | undefined> {
   const files: MediaFingerprint['files'] = [];
-  for (const source of batch.sources) {
+  // A text source's values are texts, not file names: its URLs are checked as its records run.
+  for (const source of batch.sources.filter((s) => !isTextSource(s))) {
     const q = db(source.table).select(source.column).whereNotNull(source.column).whereNot(source.column, '').orderBy(source.pk).limit(SAMPLE);
     if (batch.scope.pkFrom !== undefined) q.where(source.pk, '>=', batch.scope.pkFrom);
     if (batch.scope.pkTo !== undefined) q.where(source.pk, '<=', batch.scope.pkTo);
