@@ -14,6 +14,7 @@ import { stagedLine, summaryLine } from '../src/outcomes.ts';
 import { inPlaceId, inPlaceProblem } from '../src/cloudinary/in-place-id.ts';
 import { secretsInEnv } from '../src/secrets.ts';
 import { jobsForUploadSlots, limitUploads } from '../src/pipeline/upload-slots.ts';
+import { Batcher } from '../src/db/batcher.ts';
 import { cacheCounts } from '../dashboard/counts-cache.ts';
 import type { Ledger } from '../src/ledger/ledger.ts';
 import type { Uploader, UploadRequest } from '../src/cloudinary/uploader.ts';
@@ -341,5 +342,35 @@ describe("the dashboard's counts cache", () => {
     cached.forget();
     await cached.counts.bySource(1);
     expect(counted).toBe(6);
+  });
+});
+
+describe('the batcher behind group commit', () => {
+  it('flushes a lone item at once, gathers what arrives during a flush into the next, and drains', async () => {
+    const batches: number[][] = [];
+    let release!: () => void;
+    let held = new Promise<void>((r) => (release = r));
+    const batcher = new Batcher<number, number>(async (items) => {
+      batches.push(items);
+      await held;
+      return items.map((i) => (i === 13 ? { error: new Error('thirteen') } : { value: i * 2 }));
+    });
+    const first = batcher.add(1);
+    await new Promise((r) => setImmediate(r));
+    // Nothing waited for company: the first flush has started with one item, and is held.
+    expect(batches).toEqual([[1]]);
+    const later = [2, 3, 13, 4].map((i) => batcher.add(i));
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([[1]]);
+    const r = release;
+    held = Promise.resolve();
+    r();
+    expect(await first).toBe(2);
+    const settled = await Promise.allSettled(later);
+    expect(batches).toEqual([[1], [2, 3, 13, 4]]);
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : String(s.reason)))).toEqual([4, 6, 'Error: thirteen', 8]);
+    const last = batcher.add(5);
+    await batcher.drain();
+    expect(await last).toBe(10);
   });
 });

@@ -7,7 +7,7 @@
  */
 export class Batcher<I, R> {
   private waiting: { item: I; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
-  private flushing = false;
+  private flushing: Promise<void> | undefined;
 
   /** `flush` answers each item in order, or fails them all; it runs one batch at a time. */
   constructor(
@@ -24,16 +24,16 @@ export class Batcher<I, R> {
 
   /** Resolves once everything added so far has been answered. */
   async drain(): Promise<void> {
-    while (this.flushing || this.waiting.length > 0) {
-      if (this.flushing) await new Promise((r) => setImmediate(r));
-      else await this.next();
-    }
+    while (this.flushing || this.waiting.length > 0) await (this.flushing ?? this.next());
   }
 
-  private async next(): Promise<void> {
-    if (this.flushing || this.waiting.length === 0) return;
-    this.flushing = true;
-    const batch = this.waiting.splice(0, this.maxBatch);
+  private next(): Promise<void> {
+    if (this.flushing || this.waiting.length === 0) return this.flushing ?? Promise.resolve();
+    this.flushing = this.flushBatch(this.waiting.splice(0, this.maxBatch));
+    return this.flushing;
+  }
+
+  private async flushBatch(batch: { item: I; resolve: (r: R) => void; reject: (err: unknown) => void }[]): Promise<void> {
     try {
       const answers = await this.flush(batch.map((w) => w.item));
       batch.forEach((w, i) => {
@@ -45,7 +45,7 @@ export class Batcher<I, R> {
     } catch (err) {
       for (const w of batch) w.reject(err);
     } finally {
-      this.flushing = false;
+      this.flushing = undefined;
       if (this.waiting.length > 0) setImmediate(() => void this.next());
     }
   }

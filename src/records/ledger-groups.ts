@@ -89,12 +89,13 @@ export class LedgerGroups {
       g.pks.push(ref.pk);
     }
     const found = new Map<string, Map<string, WithRow>>();
-    for (const [key, g] of groups) found.set(key, await this.ledger.many.getWithRows(g.batchId, g.source, g.pks));
+    // A key alone is read by the one-record query (one round trip where the pair would be two).
+    for (const [key, g] of groups) if (g.pks.length > 1) found.set(key, await this.ledger.many.getWithRows(g.batchId, g.source, g.pks));
     return Promise.all(
       items.map(async ({ ref, source }) => {
         const hit = found.get(JSON.stringify([ref.batchId, source.table, source.column]))?.get(ref.pk);
         try {
-          // Not found as a group (no ledger row yet, or a key the app spells otherwise): asked alone.
+          // Alone in its group, or not found as a group (no ledger row yet, or a key the app spells otherwise).
           return { value: hit ?? (await this.ledger.records.getWithRow(ref, source)) };
         } catch (error) {
           return { error };
