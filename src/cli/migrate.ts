@@ -43,14 +43,17 @@ async function alreadyInCloudinary(ledger: Ledger, batchId: number): Promise<num
 export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promise<number> {
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
-    const database = await openDatabase(config.database, res, logger);
+    // Redis, Cloudinary (and loading their modules) while the database opens: a newcomer waits for
+    // the slowest of them, not for their sum.
+    const opening = openDatabase(config.database, res, logger);
     // A dry run uploads nothing, but a wrong secret is still worth knowing before the real one.
     // A batch asked for by id runs as it was recorded (its sources, scope and settings).
-    const spec =
+    const spec = opening.then((database) =>
       opts.batch !== undefined
         ? resumedBatch(database.ledger, opts.batch, opts, 'migrate')
-        : batchSpec(database.db, config, opts).then((s) => refuseWrongMediaRoot(database, s, config.mediaRoot, opts));
-    const [batchSpecOrResumed, deps] = await settleAll([spec, openPipeline(config, res, logger, database)] as const);
+        : batchSpec(database.db, config, opts).then((s) => refuseWrongMediaRoot(database, s, config.mediaRoot, opts)),
+    );
+    const [batchSpecOrResumed, deps] = await settleAll([spec, openPipeline(config, res, logger, opening)] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(
       deps,

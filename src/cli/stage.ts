@@ -29,13 +29,15 @@ export interface StageOptions extends ScopeOptions {
 export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<number> {
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
-    const database = await openDatabase(config.database, res, logger);
+    // Redis and Cloudinary open while the database does (see migrate).
+    const opening = openDatabase(config.database, res, logger);
     // A batch asked for by id runs as it was recorded (its sources, scope and settings).
-    const asked =
+    const asked = opening.then((database) =>
       opts.batch !== undefined
         ? resumedBatch(database.ledger, opts.batch, opts, 'stage')
-        : batchSpec(database.db, config, { ...opts, kind: 'stage' }).then((s) => refuseWrongMediaRoot(database, s, config.mediaRoot, opts));
-    const [spec, deps] = await settleAll([asked, openPipeline(config, res, logger, database)] as const);
+        : batchSpec(database.db, config, { ...opts, kind: 'stage' }).then((s) => refuseWrongMediaRoot(database, s, config.mediaRoot, opts)),
+    );
+    const [spec, deps] = await settleAll([asked, openPipeline(config, res, logger, opening)] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(deps, spec, {
       concurrency: opts.concurrency,

@@ -128,13 +128,13 @@ export async function settleAll<T extends readonly unknown[]>(promises: { [K in 
 
 /**
  * Everything a worker needs, opened side by side (database, Redis, Cloudinary with a credentials check),
- * for `migrate` and `worker` alike. A caller that already opened the database passes it in.
+ * for `migrate` and `worker` alike. A caller that opens the database itself passes it in (or its opening).
  */
 export async function openPipeline(
   config: Config<'database' | 'redis' | 'mediaRoot' | 'cloudinary'>,
   res: Resources,
   logger: Logger,
-  database?: OpenedDatabase,
+  database?: OpenedDatabase | Promise<OpenedDatabase>,
 ): Promise<RunBatchDeps> {
   // Side by side: the credentials check alone waits for a round trip to Cloudinary.
   const opening = database ? Promise.resolve(database) : openDatabase(config.database, res, logger);
