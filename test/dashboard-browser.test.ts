@@ -251,4 +251,17 @@ describe('the summary page in a real browser', () => {
     expect(errors).toEqual([]);
     await context.close();
   });
+
+  it('works when opened from a link that carries the credentials (http://user:password@host/)', async () => {
+    // No httpCredentials: the address itself carries them, as a link pasted into the browser would.
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const withCredentials = new URL(dashboard.url);
+    withCredentials.username = USER;
+    withCredentials.password = PASSWORD;
+    await page.goto(`${withCredentials.href.replace(/\/$/, '')}/?batch=1`);
+    await expect.poll(() => page.textContent('#state')).toMatch(/^Batch 1 · /);
+    expect(await page.isHidden('#banner')).toBe(true);
+    await context.close();
+  });
 });

@@ -34,10 +34,17 @@ class ApiError extends Error {
   }
 }
 
+// A page opened from http://user:password@host/ (a link pasted with its credentials) has them in its
+// own address, and fetch refuses a URL that carries credentials, relative ones included. The browser
+// keeps them for the site after that first load, so the API is asked at the same address without them.
+const apiBase = new URL(location.href);
+apiBase.username = '';
+apiBase.password = '';
+
 async function api(path, options = {}) {
   const headers = { Accept: 'application/json', ...(options.headers ?? {}) };
   if (options.method && options.method !== 'GET') headers[state.session.csrfHeader] = state.session.csrfToken;
-  const res = await fetch(path, { credentials: 'same-origin', signal: AbortSignal.timeout(15_000), ...options, headers });
+  const res = await fetch(new URL(path, apiBase), { credentials: 'same-origin', signal: AbortSignal.timeout(15_000), ...options, headers });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new ApiError(res.status, body.error ?? `${res.status} ${res.statusText}`);
   return body;
