@@ -138,9 +138,12 @@ export async function openPipeline(
 ): Promise<RunBatchDeps> {
   // Side by side: the credentials check alone waits for a round trip to Cloudinary.
   const opening = database ? Promise.resolve(database) : openDatabase(config.database, res, logger);
+  const name = opening.then((d) => d.name);
+  // The database's failure is reported through `opening`; the queue may not have asked for the name yet.
+  name.catch(() => {});
   const [{ db, ledger }, { connection, queue, redis }, uploader] = await settleAll([
     opening,
-    openQueue(config.redis, config.upload, res, logger, opening.then((d) => d.name)),
+    openQueue(config.redis, config.upload, res, logger, name),
     openUploader(config.cloudinary, config.upload, res, { checkCredentials: true }),
   ] as const);
   return {
