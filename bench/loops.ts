@@ -72,23 +72,8 @@ export async function bareSdkLoop(cloudinaryUrl: string, files: Buffer[], count:
  * The approach the tool replaces (a `manage.py` loop re-saving each image): one row at a time, read
  * the file, upload it, write the new value into the row, next. Rows [0, count) in pk order.
  */
-export async function sequentialScript(db: Knex, mediaRoot: string, cloudinaryUrl: string, count: number): Promise<LoopResult> {
-  const c = parseCloudinaryUrl(cloudinaryUrl);
-  const agent = new http.Agent({ keepAlive: true });
-  const base = { cloud_name: c.cloudName, api_key: c.apiKey, api_secret: c.apiSecret, upload_prefix: c.uploadPrefix, agent };
-  const t0 = performance.now();
-  try {
-    const rows = (await db(SOURCE_TABLE).select('id', 'image').orderBy('id').limit(count)) as { id: number; image: string }[];
-    for (const row of rows) {
-      const data = await readFile(join(mediaRoot, row.image));
-      const stem = row.image.replace(/\.[^.]+$/, '');
-      const res = await sdkUpload({ ...base, resource_type: 'image', public_id: `media/${stem}`, overwrite: true, tags: ['media'] }, data);
-      await db(SOURCE_TABLE).where({ id: row.id }).update({ image: res.public_id });
-    }
-    return result(rows.length, performance.now() - t0);
-  } finally {
-    agent.destroy();
-  }
+export function sequentialScript(db: Knex, mediaRoot: string, cloudinaryUrl: string, count: number): Promise<LoopResult> {
+  return bareScript(db, mediaRoot, cloudinaryUrl, count, 1);
 }
 
 /**

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
 import { migrateRecord } from '../src/records/migrate-record.ts';
 import { LedgerGroups } from '../src/records/ledger-groups.ts';
-import { GroupCommit } from '../src/db/group-commit.ts';
+import { groupCommitOfWrites } from '../src/db/group-commit.ts';
 import { openBatch } from '../src/pipeline/producer.ts';
 import { checkSources } from '../src/db/check-sources.ts';
 import { createCloudinaryUploader, type Uploader } from '../src/cloudinary/uploader.ts';
@@ -103,7 +103,7 @@ describe('group commit', () => {
     expect(attemptsSeen).toEqual(Array(N).fill(1));
     expect(results.map((r) => `${r.outcome}/${r.reason}`)).toEqual(['migrated/uploaded', 'migrated/uploaded', 'skipped/changed', 'migrated/uploaded', 'migrated/uploaded', 'migrated/uploaded']);
     // One transaction for the six last writes.
-    expect(group.stats).toEqual({ rowWrites: N, rowTransactions: 1, fallbacks: 0 });
+    expect(group.rows.stats).toEqual({ writes: N, transactions: 1, fallbacks: 0 });
     const rows = await h.db('gc_photo').orderBy('id');
     const recs = await h.db('media_migrate_records').orderBy('pk');
     for (const [i, row] of rows.entries()) {
@@ -130,7 +130,7 @@ describe('group commit', () => {
 
     // The group's transaction failed at record 4's row (the CHECK) and was rolled back; each was then
     // written on its own.
-    expect(group.stats).toEqual({ rowWrites: N - 1, rowTransactions: N - 1, fallbacks: 1 });
+    expect(group.rows.stats).toEqual({ writes: N - 1, transactions: N - 1, fallbacks: 1 });
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
     const failure = settled[3] as PromiseRejectedResult;
     expect(String(failure.reason)).toMatch(/gc_photo_no_poison|CHECK constraint|check constraint/i);
@@ -151,10 +151,10 @@ describe('group commit', () => {
   });
 
   it('a write of a failed group runs again alone, and the others see no error', async () => {
-    const commits = new GroupCommit(h.db);
+    const commits = groupCommitOfWrites(h.db);
     await h.db('gc_photo').insert([{ id: 1, image: 'a' }, { id: 2, image: 'b' }, { id: 3, image: 'c' }]);
     const write = (id: number, image: string) => (trx: Knex.Transaction) => trx('gc_photo').where({ id }).update({ image });
-    const settled = await Promise.allSettled([commits.run(write(1, 'a2')), commits.run(write(2, 'media/poison')), commits.run(write(3, 'c2'))]);
+    const settled = await Promise.allSettled([commits.add(write(1, 'a2')), commits.add(write(2, 'media/poison')), commits.add(write(3, 'c2'))]);
     await commits.close();
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(commits.stats).toEqual({ transactions: 2, writes: 2, fallbacks: 1 });

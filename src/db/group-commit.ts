@@ -8,43 +8,41 @@ import { isConnectionError } from './connect.ts';
  * before the upload; the row and the ledger change together), but thirty records pay one BEGIN, one
  * COMMIT and one WAL flush instead of thirty (the Batcher says when a group starts).
  *
- * A write is a function of the transaction, run once more if its group fails: when any write of a
- * group throws (a constraint, a trigger, a deadlock with another process), the whole group is rolled
- * back and each of its writes is committed on its own, so only the write that fails reports its
- * error. A write must therefore only touch the database, and decide from what it reads there.
+ * `writeAll` writes a group's items in the transaction it is given and answers each in order; it may
+ * run once more for an item, alone: when a group fails (a constraint, a trigger, a deadlock with
+ * another process), the whole group is rolled back and each item is written in a transaction of its
+ * own, so only the item at fault reports its error. A write must therefore only touch the database,
+ * and decide from what it reads there.
  */
-export class GroupCommit {
-  private readonly batcher: Batcher<Write, unknown>;
+export class GroupCommit<I, R> {
+  private readonly batcher: Batcher<I, R>;
   private closed = false;
-  /** Transactions committed, the writes in them, and groups that had to be split; for the bench and the tests. */
+  /** Transactions committed, the items in them, and groups that had to be split; for the bench and the tests. */
   readonly stats = { transactions: 0, writes: 0, fallbacks: 0 };
 
   constructor(
     private readonly db: Knex,
+    private readonly writeAll: (trx: Knex.Transaction, items: I[]) => Promise<R[]>,
     maxGroup = 64,
   ) {
     this.batcher = new Batcher((group) => this.commit(group), maxGroup);
   }
 
-  run<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-    if (this.closed) return this.db.transaction(work);
-    return this.batcher.add(work) as Promise<T>;
+  add(item: I): Promise<R> {
+    if (this.closed) return this.alone(item).then((s) => ('error' in s ? Promise.reject(s.error) : s.value));
+    return this.batcher.add(item);
   }
 
-  /** Commits what is waiting; later writes go straight to their own transaction. */
+  /** Commits what is waiting; later items go straight to their own transaction. */
   async close(): Promise<void> {
     this.closed = true;
     await this.batcher.drain();
   }
 
-  private async commit(group: Write[]): Promise<Settled<unknown>[]> {
+  private async commit(group: I[]): Promise<Settled<R>[]> {
     if (group.length === 1) return [await this.alone(group[0]!)];
     try {
-      const results = await this.db.transaction(async (trx) => {
-        const out: unknown[] = [];
-        for (const work of group) out.push(await work(trx));
-        return out;
-      });
+      const results = await this.db.transaction((trx) => this.writeAll(trx, group));
       this.stats.transactions++;
       this.stats.writes += group.length;
       return results.map((value) => ({ value }));
@@ -53,20 +51,34 @@ export class GroupCommit {
       if (isConnectionError(error)) return group.map(() => ({ error }));
       this.stats.fallbacks++;
       // Whichever write failed, none of the group is written: each goes again on its own.
-      return Promise.all(group.map((work) => this.alone(work)));
+      return Promise.all(group.map((item) => this.alone(item)));
     }
   }
 
-  private async alone(work: Write): Promise<Settled<unknown>> {
+  private async alone(item: I): Promise<Settled<R>> {
     try {
-      const value = await this.db.transaction((trx) => work(trx));
+      const [value] = await this.db.transaction((trx) => this.writeAll(trx, [item]));
       this.stats.transactions++;
       this.stats.writes++;
-      return { value };
+      return { value: value as R };
     } catch (error) {
       return { error };
     }
   }
 }
 
-type Write = (trx: Knex.Transaction) => Promise<unknown>;
+/** A write of one record's own making (groupCommitOfWrites). */
+export type Write<T = unknown> = (trx: Knex.Transaction) => Promise<T>;
+
+/** A group commit of arbitrary writes, run one after another in the group's transaction. */
+export function groupCommitOfWrites(db: Knex, maxGroup?: number): GroupCommit<Write, unknown> {
+  return new GroupCommit<Write, unknown>(
+    db,
+    async (trx, writes) => {
+      const out: unknown[] = [];
+      for (const write of writes) out.push(await write(trx));
+      return out;
+    },
+    maxGroup,
+  );
+}

@@ -1,9 +1,8 @@
 import type { Knex } from 'knex';
 import { Batcher, type Settled } from '../db/batcher.ts';
-import { GroupCommit } from '../db/group-commit.ts';
+import { GroupCommit, groupCommitOfWrites, type Write } from '../db/group-commit.ts';
 import type { AttemptFields, Finish, Ledger, RecordRef, WithRow } from '../ledger/ledger.ts';
 import { swapValues } from '../db/swap-values.ts';
-import { isConnectionError } from '../db/connect.ts';
 import type { Source } from '../config/sources.ts';
 
 /** A record's last write: its outcome, and its app row's new value if the row still holds the old. */
@@ -30,19 +29,18 @@ export type RowWritten = 'migrated' | 'changed' | 'decided';
  * before its upload, a row and its outcome change together, and a replay finds what was decided.
  */
 export class LedgerGroups {
-  readonly writes: GroupCommit;
+  readonly writes: GroupCommit<Write, unknown>;
+  /** The records' last writes: their statistics tell the bench and the tests how they were grouped. */
+  readonly rows: GroupCommit<RowWrite, RowWritten>;
   private readonly reads: Batcher<{ ref: RecordRef; source: Source }, WithRow | undefined>;
   private readonly attempts: Batcher<{ id: number; fields: AttemptFields }, undefined>;
-  private readonly rows: Batcher<RowWrite, RowWritten>;
-  /** Row writes, the transactions they took, and groups split after a failure; for the bench and the tests. */
-  readonly stats = { rowWrites: 0, rowTransactions: 0, fallbacks: 0 };
 
   constructor(
-    private readonly db: Knex,
+    db: Knex,
     private readonly ledger: Ledger,
   ) {
-    this.writes = new GroupCommit(db);
-    this.rows = new Batcher((items) => this.writeRows(items));
+    this.writes = groupCommitOfWrites(db);
+    this.rows = new GroupCommit(db, (trx, items) => this.writeRowsIn(trx, items));
     this.reads = new Batcher((items) => this.readAll(items));
     this.attempts = new Batcher<{ id: number; fields: AttemptFields }, undefined>(async (items) => {
       await ledger.many.noteAttempts(items);
@@ -72,11 +70,11 @@ export class LedgerGroups {
 
   /** Runs a record's writes in its group's transaction (see GroupCommit). */
   run<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-    return this.writes.run(work);
+    return this.writes.add(work) as Promise<T>;
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.reads.drain(), this.attempts.drain(), this.rows.drain(), this.writes.close()]);
+    await Promise.all([this.reads.drain(), this.attempts.drain(), this.rows.close(), this.writes.close()]);
   }
 
   private async readAll(items: { ref: RecordRef; source: Source }[]): Promise<Settled<WithRow | undefined>[]> {
@@ -97,33 +95,6 @@ export class LedgerGroups {
         try {
           // Alone in its group, or not found as a group (no ledger row yet, or a key the app spells otherwise).
           return { value: hit ?? (await this.ledger.records.getWithRow(ref, source)) };
-        } catch (error) {
-          return { error };
-        }
-      }),
-    );
-  }
-
-  private async writeRows(items: RowWrite[]): Promise<Settled<RowWritten>[]> {
-    if (items.length > 1) {
-      try {
-        const written = await this.db.transaction((trx) => this.writeRowsIn(trx, items));
-        this.stats.rowTransactions++;
-        this.stats.rowWrites += items.length;
-        return written.map((value) => ({ value }));
-      } catch (error) {
-        // The database is gone: writing each record alone would only fail N times more.
-        if (isConnectionError(error)) return items.map(() => ({ error }));
-        this.stats.fallbacks++;
-      }
-    }
-    return Promise.all(
-      items.map(async (w): Promise<Settled<RowWritten>> => {
-        try {
-          const [value] = await this.db.transaction((trx) => this.writeRowsIn(trx, [w]));
-          this.stats.rowTransactions++;
-          this.stats.rowWrites++;
-          return { value: value! };
         } catch (error) {
           return { error };
         }
