@@ -160,4 +160,36 @@ describe('group commit', () => {
     expect(commits.stats).toEqual({ transactions: 2, writes: 2, fallbacks: 1 });
     expect((await h.db('gc_photo').orderBy('id')).map((r) => r.image)).toEqual(['a2', 'b', 'c2']);
   });
+
+  it("notes a group's attempts in one statement, and when the database refuses one, still notes the others", async () => {
+    const { batch } = await seed(names().slice(0, 3));
+    // The database refuses one attempt (a trigger, as an app's own might).
+    const poison = {
+      pg: [
+        `create function mm_poison() returns trigger as $$ begin if new.public_id = 'poison' then raise exception 'poison attempt'; end if; return new; end $$ language plpgsql`,
+        'create trigger mm_poison before update on media_migrate_records for each row execute function mm_poison()',
+      ],
+      mysql: [
+        "create trigger mm_poison before update on media_migrate_records for each row begin if new.public_id = 'poison' then signal sqlstate '45000' set message_text = 'poison attempt'; end if; end",
+      ],
+      sqlite: ["create trigger mm_poison before update on media_migrate_records when new.public_id = 'poison' begin select raise(abort, 'poison attempt'); end"],
+    }[h.dialect];
+    for (const sql of poison) await h.db.raw(sql);
+    const ids = (await h.db('media_migrate_records').where({ batch_id: batch.id }).orderBy('pk').select('id')).map((r) => Number(r.id));
+    const group = new LedgerGroups(h.db, h.ledger);
+    const settled = await Promise.allSettled([
+      group.noteAttempt(ids[0]!, { publicId: 'media/p/1_aaaaaa', oldValue: 'p/1.png' }),
+      group.noteAttempt(ids[1]!, { publicId: 'poison', oldValue: 'p/2.png' }),
+      group.noteAttempt(ids[2]!, { publicId: 'media/p/3_cccccc', oldValue: 'p/3.png' }),
+    ]);
+    await group.close();
+    expect(settled.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(String((settled[1] as PromiseRejectedResult).reason)).toContain('poison attempt');
+    const recs = await h.db('media_migrate_records').whereIn('id', ids).orderBy('pk');
+    expect(recs.map((r) => [Number(r.attempts), r.public_id])).toEqual([
+      [1, 'media/p/1_aaaaaa'],
+      [0, null],
+      [1, 'media/p/3_cccccc'],
+    ]);
+  });
 });

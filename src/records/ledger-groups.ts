@@ -3,6 +3,7 @@ import { Batcher, type Settled } from '../db/batcher.ts';
 import { GroupCommit, groupCommitOfWrites, type Write } from '../db/group-commit.ts';
 import type { AttemptFields, Finish, Ledger, RecordRef, WithRow } from '../ledger/ledger.ts';
 import { swapValues } from '../db/swap-values.ts';
+import { isConnectionError } from '../db/connect.ts';
 import type { Source } from '../config/sources.ts';
 
 /** A record's last write: its outcome, and its app row's new value if the row still holds the old. */
@@ -42,10 +43,7 @@ export class LedgerGroups {
     this.writes = groupCommitOfWrites(db);
     this.rows = new GroupCommit(db, (trx, items) => this.writeRowsIn(trx, items));
     this.reads = new Batcher((items) => this.readAll(items));
-    this.attempts = new Batcher<{ id: number; fields: AttemptFields }, undefined>(async (items) => {
-      await ledger.many.noteAttempts(items);
-      return items.map(() => ({ value: undefined }));
-    });
+    this.attempts = new Batcher<{ id: number; fields: AttemptFields }, undefined>((items) => this.noteAll(items));
   }
 
   /** The record's ledger row and its app row's current value. */
@@ -75,6 +73,28 @@ export class LedgerGroups {
 
   async close(): Promise<void> {
     await Promise.all([this.reads.drain(), this.attempts.drain(), this.rows.close(), this.writes.close()]);
+  }
+
+  /**
+   * One statement for the group's attempts (atomic on its own: no transaction needed). If it fails
+   * for another reason than a lost database, each attempt is noted alone: a record the database
+   * refuses must not fail its neighbours' attempts again at every retry.
+   */
+  private async noteAll(items: { id: number; fields: AttemptFields }[]): Promise<Settled<undefined>[]> {
+    try {
+      await this.ledger.many.noteAttempts(items);
+      return items.map(() => ({ value: undefined }));
+    } catch (error) {
+      if (items.length === 1 || isConnectionError(error)) return items.map(() => ({ error }));
+      return Promise.all(
+        items.map((a) =>
+          this.ledger.records.noteAttempt(a.id, a.fields).then(
+            () => ({ value: undefined }),
+            (e: unknown) => ({ error: e }),
+          ),
+        ),
+      );
+    }
   }
 
   private async readAll(items: { ref: RecordRef; source: Source }[]): Promise<Settled<WithRow | undefined>[]> {
