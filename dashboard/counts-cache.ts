@@ -29,7 +29,13 @@ export function cacheCounts(ledger: Ledger, opts: { minMs?: number; factor?: num
     const entry = { at: started, tookMs: 0, value };
     kept.set(batchId, entry);
     value.then(
-      () => (entry.tookMs = now() - started),
+      (bySource) => {
+        entry.tookMs = now() - started;
+        // A batch with no record yet is being recorded: its first records must show at once, not a
+        // count later (kept, "nothing pending" would read as finished the moment it is recorded).
+        // Counting nothing is cheap.
+        if (bySource.every((c) => c.total === 0) && kept.get(batchId) === entry) kept.delete(batchId);
+      },
       () => kept.get(batchId) === entry && kept.delete(batchId),
     );
     return value;
