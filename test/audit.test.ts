@@ -24,6 +24,9 @@ afterEach(async () => {
 
 const THUMB = pngBytes(2, 2, 4);
 
+/** What `audit --list` named, sorted: every line but the summary that ends it. */
+const listedLines = (stdout: string) => stdout.split('\n').filter(Boolean).slice(0, -1).sort();
+
 async function seed(opts: { lost?: boolean } = {}) {
   await h.file('products/a.png', pngBytes(3, 3, 1));
   await h.file('products/b.png', pngBytes(4, 3, 2));
@@ -57,7 +60,7 @@ describe('audit', () => {
     expect(r.stderr).toContain('✖ blog_page.body (text): 2 rows, 1 local references, 0 missing files');
 
     const listed = await h.run(['audit', '--sources', sources, '--list']);
-    expect(listed.stdout.split('\n').filter(Boolean).slice(0, -1).sort()).toEqual([
+    expect(listedLines(listed.stdout)).toEqual([
       'local blog_page.body[pk=1] uploads/in-text.png',
       'local shop_productimages.image[pk=1] products/a.png',
       'local shop_productimages.image[pk=2] products/b.png',
@@ -116,7 +119,7 @@ describe('audit', () => {
     const file = join(h.mediaRoot, '..', 'sources.json');
     await writeFile(file, JSON.stringify({ sources: [{ table: 'shop_productimages', column: 'image' }] }));
     const listed = await h.run(['audit', '--sources', file, '--list']);
-    expect(listed.stdout.split('\n').filter(Boolean).slice(0, -1).sort()).toEqual([
+    expect(listedLines(listed.stdout)).toEqual([
       'local shop_productimages.image[pk=1] products//a.png',
       'local shop_productimages.image[pk=2] ./products/a.png',
       'local shop_productimages.image[pk=3] linked/b.png',

@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs';
 import { opendir, stat } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import { isUnderMediaRoot } from '../media/media-file.ts';
@@ -20,26 +21,15 @@ export class FilesOnDisk {
   static async read(root: string): Promise<FilesOnDisk> {
     const names = new NameSet();
     let links = false;
-    const folders = [root];
-    while (folders.length > 0) {
-      const dir = folders.pop()!;
-      for await (const entry of await opendir(dir)) {
-        if (entry.isDirectory()) folders.push(join(dir, entry.name));
-        else if (entry.isFile()) names.add(nameOf(root, join(dir, entry.name)));
-        else if (entry.isSymbolicLink()) links = true;
-      }
+    for await (const { full, entry } of entriesUnder(root)) {
+      if (entry.isFile()) names.add(nameOf(root, full));
+      else if (entry.isSymbolicLink()) links = true;
     }
     return new FilesOnDisk(root, names, links);
   }
 
-  get size(): number {
-    return this.names.size;
-  }
-
-  /** Is there a file at this reference's name? Unsafe names (absolute, `..`, NUL) serve nothing. */
-  async has(name: string): Promise<boolean> {
-    const key = fileKey(name);
-    if (key === undefined) return false;
+  /** Is there a file at this key (what fileKey made of a reference's name)? */
+  async has(key: string): Promise<boolean> {
     if (this.names.has(key)) return true;
     return this.links && (await isUnderMediaRoot(this.root, key));
   }
@@ -56,26 +46,34 @@ export function fileKey(name: string): string | undefined {
   return key === '.' ? undefined : key.replace(/\/$/, '');
 }
 
-/** Every regular file under MEDIA_ROOT with its size, a folder at a time, its files stat'ed side by side. */
+/** Every regular file under MEDIA_ROOT with its size, stat'ed side by side 256 at a time. */
 export async function* filesUnder(root: string): AsyncGenerator<{ path: string; bytes: number }> {
+  let files: string[] = [];
+  const flush = async () => {
+    // A file deleted since its folder was listed is simply no longer there.
+    const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? -1 : Promise.reject(err)))));
+    const out = files.map((f, i) => ({ path: nameOf(root, f), bytes: sizes[i]! })).filter((f) => f.bytes >= 0);
+    files = [];
+    return out;
+  };
+  for await (const { full, entry } of entriesUnder(root)) {
+    if (!entry.isFile()) continue;
+    files.push(full);
+    if (files.length === 256) yield* await flush();
+  }
+  yield* await flush();
+}
+
+/** Every entry under a folder but the folders themselves, one folder open at a time. */
+async function* entriesUnder(root: string): AsyncGenerator<{ full: string; entry: Dirent }> {
   const folders = [root];
   while (folders.length > 0) {
     const dir = folders.pop()!;
-    let files: string[] = [];
-    const flush = async () => {
-      // A file deleted since the folder was listed is simply no longer there.
-      const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? -1 : Promise.reject(err)))));
-      const out = files.map((f, i) => ({ path: nameOf(root, f), bytes: sizes[i]! })).filter((f) => f.bytes >= 0);
-      files = [];
-      return out;
-    };
     for await (const entry of await opendir(dir)) {
       const full = join(dir, entry.name);
       if (entry.isDirectory()) folders.push(full);
-      else if (entry.isFile()) files.push(full);
-      if (files.length === 256) yield* await flush();
+      else yield { full, entry };
     }
-    yield* await flush();
   }
 }
 

@@ -70,14 +70,14 @@ export function isRemoteUrl(value: string): boolean {
  * A value django-cloudinary-storage wrote itself: prefixed, and without the file extension every
  * Django file name has. Once the app runs on the new storage, new uploads look like this.
  */
+export function isStoragePublicId(value: string, prefix: string, resourceType: ResourceType = 'image'): boolean {
+  return prefix !== '' && value.startsWith(prefix) && (resourceType === 'raw' || posix.extname(value) === '');
+}
+
 /**
  * Could this value be one we wrote into a row (worth asking the ledger)? Image and video public_ids
  * have no extension; a raw one keeps its extension but starts with PREFIX, which a file name does not.
  */
 export function mayBeOurValue(value: string, prefix: string, resourceType: ResourceType = 'image'): boolean {
   return resourceType === 'raw' ? value.startsWith(prefix) : posix.extname(value) === '';
-}
-
-export function isStoragePublicId(value: string, prefix: string, resourceType: ResourceType = 'image'): boolean {
-  return prefix !== '' && value.startsWith(prefix) && (resourceType === 'raw' || posix.extname(value) === '');
 }

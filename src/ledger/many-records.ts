@@ -129,7 +129,6 @@ export class ManyRecords {
     const written = (await q.update(set, ['id'])) as Row[];
     return new Set(written.map((r) => Number(r.id)));
   }
-
 }
 
 /**
