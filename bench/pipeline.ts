@@ -54,7 +54,10 @@ export async function runMigrate(
   await cpu.track('emulator', emulator.pid);
   await cpu.track('redis', world.redis.pid);
   const t0 = performance.now();
-  const child = spawnCli(['migrate', '--concurrency', String(concurrency), '--json'], world.env(emulator.cloudinaryUrl));
+  // BENCH_CPU_PROF_DIR=dir: a --cpu-prof of each migrate run, to see where its CPU goes.
+  const profDir = process.env.BENCH_CPU_PROF_DIR;
+  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const child = spawnCli(['migrate', '--concurrency', String(concurrency), '--json'], world.env(emulator.cloudinaryUrl), nodeArgs);
   await cpu.track('pipeline (migrate process)', child.child.pid!);
   await cpu.begin();
   const watching = opts.watch?.(child);

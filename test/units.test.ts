@@ -16,6 +16,7 @@ import { secretsInEnv } from '../src/secrets.ts';
 import { jobsForUploadSlots, limitUploads } from '../src/pipeline/upload-slots.ts';
 import { Batcher } from '../src/db/batcher.ts';
 import { cacheCounts } from '../dashboard/counts-cache.ts';
+import { createLogger, lazyChild } from '../src/logger.ts';
 import type { Ledger } from '../src/ledger/ledger.ts';
 import type { Uploader, UploadRequest } from '../src/cloudinary/uploader.ts';
 import { gifBytes, jpegHeaderBytes, pngBytes } from './helpers/images.ts';
@@ -377,5 +378,42 @@ describe('the batcher behind group commit', () => {
     const last = batcher.add(5);
     await batcher.drain();
     expect(await last).toBe(10);
+  });
+});
+
+describe("a job's logger", () => {
+  const memory = () => {
+    const lines: Record<string, unknown>[] = [];
+    return { lines, destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } };
+  };
+
+  it('is made only when something is logged at a level in force, and then carries the job\'s fields', () => {
+    const { lines, destination } = memory();
+    const parent = createLogger({ level: 'info', destination: destination as never, pretty: false });
+    let made = 0;
+    const child = parent.child;
+    parent.child = function (this: typeof parent, ...args: Parameters<typeof parent.child>) {
+      made++;
+      return child.apply(this, args);
+    } as typeof parent.child;
+    const quiet = lazyChild(parent, { jobId: 'j1', pk: '7' });
+    quiet.debug({ outcome: 'migrated' }, 'record migrated');
+    quiet.trace('nothing');
+    expect(made).toBe(0);
+    expect(lines).toEqual([]);
+
+    const loud = lazyChild(parent, { jobId: 'j2', pk: '8', apiSecret: 'hunter2' });
+    loud.warn({ attempt: 1 }, 'attempt failed');
+    loud.info('again');
+    loud.child({ step: 'upload' }).error('nested');
+    expect(made).toBe(2); // the job's child, then the nested one
+    expect(lines.map((l) => [l.msg, l.jobId, l.pk, l.attempt, l.step])).toEqual([
+      ['attempt failed', 'j2', '8', 1, undefined],
+      ['again', 'j2', '8', undefined, undefined],
+      ['nested', 'j2', '8', undefined, 'upload'],
+    ]);
+    // The parent's redaction still applies to the job's fields.
+    expect(lines[0]!.apiSecret).toBe('[REDACTED]');
+    expect(loud.isLevelEnabled('debug')).toBe(false);
   });
 });

@@ -43,7 +43,7 @@ const PER_CALL = 1_000;
 const MAX_QUEUED = 20_000;
 
 export function createMediaTagger(deps: MediaTaggerDeps): MediaTagger {
-  let queued: Pending[] = [];
+  const queued: Pending[] = [];
   let running: Promise<void> = Promise.resolve();
   const timer = setInterval(() => void flush(), deps.flushMs ?? 500);
   timer.unref();
@@ -64,11 +64,15 @@ export function createMediaTagger(deps: MediaTaggerDeps): MediaTagger {
 
   const drain = async (): Promise<void> => {
     while (queued.length > 0) {
-      const batch = queued.slice(0, PER_CALL);
-      queued = queued.slice(batch.length);
+      const batch = queued.splice(0, PER_CALL);
       // A tag call names one resource type: each type is its own namespace of ids.
       const byTag = new Map<string, Pending[]>();
-      for (const p of batch) byTag.set(`${p.resourceType}:${p.tag}`, [...(byTag.get(`${p.resourceType}:${p.tag}`) ?? []), p]);
+      for (const p of batch) {
+        const key = `${p.resourceType}:${p.tag}`;
+        const list = byTag.get(key);
+        if (list) list.push(p);
+        else byTag.set(key, [p]);
+      }
       for (const items of byTag.values()) {
         const { tag, resourceType } = items[0]!;
         try {

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { RedisConfig, UploadConfig } from '../config/config.ts';
 import { isConnectionError } from '../db/connect.ts';
+import { lazyChild } from '../logger.ts';
 import { Counter, bump } from './counters.ts';
 import { CredentialsError, DatabaseUnavailableError, RateLimitedError, errorMessage } from '../errors.ts';
 import type { Batch, Ledger } from '../ledger/ledger.ts';
@@ -166,7 +167,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
   const processor = async (job: Job<RecordJobData, RecordJobResult>, token?: string): Promise<RecordJobResult> => {
     await leaveIfForeign(job, token);
     const ref = fromJobData(job.data);
-    const log = deps.logger.child({ jobId: job.id, batch: ref.batchId, table: ref.table, column: ref.column, pk: ref.pk });
+    const log = lazyChild(deps.logger, { jobId: job.id, batch: ref.batchId, table: ref.table, column: ref.column, pk: ref.pk });
     const label = recordLabel(ref);
     if (haltMessage) {
       // Cloudinary already refused our credentials: hand the job back untouched. The queue is paused
