@@ -48,6 +48,18 @@ describe('what the CLI loads before a command runs', () => {
     }
   });
 
+  it('migrate, stage and worker load no queue, database or SDK before they send the credentials check', () => {
+    // The check is a round trip that must end before a batch exists: sent before bullmq, knex and
+    // the SDK load (startUploader imports the SDK itself), it is answered while they do.
+    for (const command of ['migrate', 'stage', 'worker']) {
+      const loaded = staticPackages(`src/cli/${command}.js`);
+      for (const heavy of ['bullmq', 'ioredis', 'knex', 'pg', 'cloudinary']) expect(loaded, `${command} loads ${heavy} first`).not.toContain(heavy);
+      const code = readFileSync(join(DIST, `src/cli/${command}.js`), 'utf8');
+      expect(code.indexOf('await startUploader('), command).toBeGreaterThan(0);
+      expect(code.indexOf('await startUploader('), `${command} imports the pipeline before sending the check`).toBeLessThan(code.indexOf('import("../pipeline/services.js")'));
+    }
+  });
+
   it('each command of the program imports its own module when it runs', () => {
     const main = readFileSync(join(DIST, 'src/cli/main.js'), 'utf8');
     for (const [, name] of main.matchAll(/\.command\('([\w-]+)'\)/g)) expect(main).toContain(`import("./${name}.js")`);

@@ -1,12 +1,8 @@
 import { nothingFound, Outcome, Reason, summaryLine } from '../outcomes.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
-import { runBatch } from '../pipeline/run-batch.ts';
-import { openDatabase, openPipeline, settleAll } from '../pipeline/services.ts';
+import { startUploader } from '../pipeline/open-uploader.ts';
 import { println, type CommandIO } from './io.ts';
-import { createProgress } from './progress.ts';
-import { nothingFoundLine, runJson, unfinishedRun } from './run-end.ts';
-import { resumedBatch } from './resume.ts';
 import { batchSpec, refuseWrongMediaRoot, setup } from './setup.ts';
 
 export interface MigrateOptions extends ScopeOptions {
@@ -43,8 +39,11 @@ async function alreadyInCloudinary(ledger: Ledger, batchId: number): Promise<num
 export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promise<number> {
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
-    // Redis, Cloudinary (and loading their modules) while the database opens: a newcomer waits for
-    // the slowest of them, not for their sum.
+    // The credentials check first, then the pipeline's modules while it travels (open-uploader.ts);
+    // Redis and the database open side by side with it: a newcomer waits for the slowest, not the sum.
+    const { uploader } = await startUploader(config.cloudinary, config.upload, res);
+    const [{ openDatabase, openPipeline, settleAll }, { runBatch }, { createProgress }, { nothingFoundLine, runJson, unfinishedRun }, { resumedBatch }] =
+      await Promise.all([import('../pipeline/services.ts'), import('../pipeline/run-batch.ts'), import('./progress.ts'), import('./run-end.ts'), import('./resume.ts')]);
     const opening = openDatabase(config.database, res, logger);
     // A dry run uploads nothing, but a wrong secret is still worth knowing before the real one.
     // A batch asked for by id runs as it was recorded (its sources, scope and settings).
@@ -53,7 +52,7 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
         ? resumedBatch(database.ledger, opts.batch, opts, 'migrate')
         : batchSpec(database.db, config, opts).then((s) => refuseWrongMediaRoot(database, s, config.mediaRoot, opts)),
     );
-    const [batchSpecOrResumed, deps] = await settleAll([spec, openPipeline(config, res, logger, opening)] as const);
+    const [batchSpecOrResumed, deps] = await settleAll([spec, openPipeline(config, res, logger, { database: opening, uploader })] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(
       deps,

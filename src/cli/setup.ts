@@ -4,17 +4,19 @@ import type { BatchKind, BatchSpec } from '../ledger/ledger.ts';
 import type { Logger } from '../logger.ts';
 import { Resources } from '../resources.ts';
 import { defaultSources, isTextSource, loadSourcesFile, type CheckedSource, type Source } from '../config/sources.ts';
-import { checkSources } from '../db/check-sources.ts';
-import { STORE_MODES, type StoreMode } from '../ledger/ledger.ts';
+import { STORE_MODES, type StoreMode } from '../ledger/types.ts';
 import { ExitError } from '../errors.ts';
 import { applyOnly, isScoped, scopeFrom, type ScopeOptions } from '../config/scope.ts';
-import { summarizeRecordList } from '../config/record-list.ts';
 import { resolve } from 'node:path';
-import { sampleMediaRoot, wrongMediaRoot } from '../pipeline/media-sample.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { loggerFor, type CommandIO } from './io.ts';
 
-/** The first steps every command shares: settings, logger, and a place to register what it opens. */
+/**
+ * The first steps every command shares: settings, logger, and a place to register what it opens.
+ * This module stays light (what checks the schema, reads a --from list or samples MEDIA_ROOT is
+ * imported when it runs): the pipeline's commands send their credentials check right after setup,
+ * before the rest of their modules load (open-uploader.ts).
+ */
 export function setup<S extends Section>(io: CommandIO, needs: readonly S[]): { config: Config<S>; logger: Logger; res: Resources } {
   const config = loadConfig(io.env, needs, io.cwd);
   const logger = loggerFor(io, config.logLevel, config.secrets);
@@ -58,9 +60,11 @@ export async function batchSpec(
       throw new ExitError(2, '--from: the file says which rows; drop --limit, --pk-from and --pk-to');
     }
     const file = resolve(opts.from);
+    const { summarizeRecordList } = await import('../config/record-list.ts');
     scope.from = { file, ...(await summarizeRecordList(file)) };
   }
   const kind = opts.kind ?? 'migrate';
+  const { checkSources } = await import('../db/check-sources.ts');
   return {
     kind,
     sources: withReferenceSettings(await checkSources(db, forKind(kind, applyOnly(sources, scope.only))), config.storage),
@@ -88,6 +92,7 @@ export async function refuseWrongMediaRoot(
 ): Promise<BatchSpec> {
   if (mediaRoot === undefined || opts.allowMissing) return spec;
   if (await database.ledger.batches.findResumable(spec)) return spec;
+  const { sampleMediaRoot, wrongMediaRoot } = await import('../pipeline/media-sample.ts');
   const refusal = wrongMediaRoot(mediaRoot, await sampleMediaRoot(database.db, database.ledger, spec, mediaRoot));
   if (refusal) throw new ExitError(2, refusal);
   return spec;

@@ -1,12 +1,8 @@
 import { recordLabel } from '../records/record-steps.ts';
 import { nothingFound, Outcome, stagedLine } from '../outcomes.ts';
 import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
-import { runBatch } from '../pipeline/run-batch.ts';
-import { openDatabase, openPipeline, settleAll } from '../pipeline/services.ts';
+import { startUploader } from '../pipeline/open-uploader.ts';
 import { println, type CommandIO } from './io.ts';
-import { createProgress } from './progress.ts';
-import { nothingFoundLine, runJson, unfinishedRun } from './run-end.ts';
-import { resumedBatch } from './resume.ts';
 import { batchSpec, refuseWrongMediaRoot, setup } from './setup.ts';
 
 export interface StageOptions extends ScopeOptions {
@@ -29,7 +25,10 @@ export interface StageOptions extends ScopeOptions {
 export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<number> {
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
-    // Redis and Cloudinary open while the database does (see migrate).
+    // The credentials check first, then the rest while it travels (see migrate).
+    const { uploader } = await startUploader(config.cloudinary, config.upload, res);
+    const [{ openDatabase, openPipeline, settleAll }, { runBatch }, { createProgress }, { nothingFoundLine, runJson, unfinishedRun }, { resumedBatch }] =
+      await Promise.all([import('../pipeline/services.ts'), import('../pipeline/run-batch.ts'), import('./progress.ts'), import('./run-end.ts'), import('./resume.ts')]);
     const opening = openDatabase(config.database, res, logger);
     // A batch asked for by id runs as it was recorded (its sources, scope and settings).
     const asked = opening.then((database) =>
@@ -37,7 +36,7 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
         ? resumedBatch(database.ledger, opts.batch, opts, 'stage')
         : batchSpec(database.db, config, { ...opts, kind: 'stage' }).then((s) => refuseWrongMediaRoot(database, s, config.mediaRoot, opts)),
     );
-    const [spec, deps] = await settleAll([asked, openPipeline(config, res, logger, opening)] as const);
+    const [spec, deps] = await settleAll([asked, openPipeline(config, res, logger, { database: opening, uploader })] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(deps, spec, {
       concurrency: opts.concurrency,

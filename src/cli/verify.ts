@@ -1,5 +1,6 @@
 import { recordLabel } from '../records/record-steps.ts';
-import { openDatabase, openUploader } from '../pipeline/services.ts';
+import { openDatabase } from '../pipeline/services.ts';
+import { openUploader } from '../pipeline/open-uploader.ts';
 import { loadConfig } from '../config/config.ts';
 import { verifyStage } from '../cutover/verify-stage.ts';
 import { verifyBatch, type VerifyReport } from '../cloudinary/verify.ts';

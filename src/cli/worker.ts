@@ -1,6 +1,5 @@
 import { once } from 'node:events';
-import { startRecordWorker } from '../pipeline/record-worker.ts';
-import { openPipeline } from '../pipeline/services.ts';
+import { startUploader } from '../pipeline/open-uploader.ts';
 import { println, type CommandIO } from './io.ts';
 import { setup } from './setup.ts';
 
@@ -18,7 +17,10 @@ export interface WorkerOptions {
 export async function workerCommand(opts: WorkerOptions, io: CommandIO): Promise<number> {
   const { config, logger, res } = setup(io, ['database', 'redis', 'mediaRoot', 'cloudinary']);
   try {
-    const deps = await openPipeline(config, res, logger);
+    // The credentials check first, then the rest while it travels (see migrate).
+    const { uploader } = await startUploader(config.cloudinary, config.upload, res);
+    const [{ openPipeline }, { startRecordWorker }] = await Promise.all([import('../pipeline/services.ts'), import('../pipeline/record-worker.ts')]);
+    const deps = await openPipeline(config, res, logger, { uploader });
     const halted = new AbortController();
     const w = startRecordWorker({ ...deps, concurrency: opts.concurrency, onHalt: () => halted.abort() });
     res.defer('worker', () => w.close());

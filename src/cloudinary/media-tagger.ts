@@ -87,8 +87,12 @@ export function createMediaTagger(deps: MediaTaggerDeps): MediaTagger {
     }
   };
 
+  // Each flush tags what is queued now, beside any call still in flight: the last records of a run
+  // do not wait behind the previous call's round trip. A drain that fails stops (its items stay
+  // queued), so calls in flight at once stay as few as the flushes that started them.
   const flush = (): Promise<void> => {
-    running = running.then(drain, drain);
+    const now = drain();
+    running = Promise.all([running, now]).then(() => {});
     return running;
   };
 

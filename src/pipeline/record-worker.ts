@@ -46,6 +46,8 @@ export interface RecordWorkerDeps {
   healAfterMs?: number;
   /** How often a refused batch's media is looked at again (15 s). */
   recheckMs?: number;
+  /** How long a record's asset may wait for MEDIA_TAG while other records are in flight (500 ms). */
+  tagFlushMs?: number;
 }
 
 export interface RecordWorker {
@@ -99,7 +101,7 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
   };
 
   const group = new LedgerGroups(deps.db, deps.ledger);
-  const tagger = createMediaTagger({ ledger: deps.ledger, uploader: deps.uploader, logger: deps.logger });
+  const tagger = createMediaTagger({ ledger: deps.ledger, uploader: deps.uploader, logger: deps.logger, flushMs: deps.tagFlushMs });
   // `concurrency` uploads in flight; the worker holds a few more jobs, whose database work overlaps them.
   const uploader = limitUploads(deps.uploader, deps.concurrency);
   const windowDeps: WindowDeps = {
@@ -164,7 +166,18 @@ export function startRecordWorker(deps: RecordWorkerDeps): RecordWorker {
   // Another ledger's job (keys moved by hand: by default each ledger has its own space) goes back.
   const leaveIfForeign = foreignJobGuard(deps.redis.ledger, deps.connection, deps.logger);
 
-  const processor = async (job: Job<RecordJobData, RecordJobResult>, token?: string): Promise<RecordJobResult> => {
+  // The last record of a batch gets its MEDIA_TAG at once: waiting for the next timed flush, or for
+  // the worker's close, would only add to the end of the command (a record whose row holds its id is
+  // complete either way; see media-tagger.ts).
+  let active = 0;
+  const processor = (job: Job<RecordJobData, RecordJobResult>, token?: string): Promise<RecordJobResult> => {
+    active++;
+    return processRecord(job, token).finally(() => {
+      if (--active === 0) void tagger.flush();
+    });
+  };
+
+  const processRecord = async (job: Job<RecordJobData, RecordJobResult>, token?: string): Promise<RecordJobResult> => {
     await leaveIfForeign(job, token);
     const ref = fromJobData(job.data);
     const log = lazyChild(deps.logger, { jobId: job.id, batch: ref.batchId, table: ref.table, column: ref.column, pk: ref.pk });

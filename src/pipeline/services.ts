@@ -1,11 +1,12 @@
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { CloudinaryConfig, Config, DatabaseConfig, LedgerName, RedisConfig, UploadConfig } from '../config/config.ts';
+import type { Config, DatabaseConfig, LedgerName, RedisConfig, UploadConfig } from '../config/config.ts';
 import { databaseLabel } from '../config/database-label.ts';
 import type { RunBatchDeps } from './run-batch.ts';
 import { checkDatabase, connectFailure, createDb, missingSqliteFile } from '../db/connect.ts';
-import { CredentialsError, ExitError, errorMessage } from '../errors.ts';
+import { ExitError, errorMessage } from '../errors.ts';
+import { openUploader } from './open-uploader.ts';
 import { Ledger } from '../ledger/ledger.ts';
 import type { RecordQueue } from './queue.ts';
 import { inLedgerSpace, noteLedger } from './ledger-space.ts';
@@ -18,6 +19,7 @@ import type { Uploader } from '../cloudinary/uploader.ts';
  *
  * The queue and the uploader modules are imported when first opened: they load bullmq and cloudinary
  * (~0.4 s together), which the commands that only read the ledger (`status`, `report`) never use.
+ * Cloudinary is opened in open-uploader.ts, which the pipeline's commands call before loading this.
  */
 
 function reasonOf(err: unknown): string {
@@ -95,26 +97,6 @@ export async function openQueue(
   return { connection, queue, redis };
 }
 
-export async function openUploader(
-  cfg: CloudinaryConfig,
-  upload: UploadConfig,
-  res: Resources,
-  opts: { checkCredentials: boolean },
-): Promise<Uploader> {
-  const { createCloudinaryUploader } = await import('../cloudinary/uploader.ts');
-  const uploader = createCloudinaryUploader(cfg, upload);
-  res.defer('uploader', () => uploader.close());
-  if (opts.checkCredentials) {
-    try {
-      await uploader.checkCredentials();
-    } catch (err) {
-      if (err instanceof CredentialsError) throw new ExitError(2, err.message);
-      throw new ExitError(2, `CLOUDINARY_URL: cannot reach Cloudinary at ${cfg.uploadPrefix} (${errorMessage(err)})`);
-    }
-  }
-  return uploader;
-}
-
 /**
  * Awaits every promise, then throws the first failure in the order given (the message a user gets
  * does not depend on which service answered first), or returns every value. Unlike Promise.all, no
@@ -128,23 +110,24 @@ export async function settleAll<T extends readonly unknown[]>(promises: { [K in 
 
 /**
  * Everything a worker needs, opened side by side (database, Redis, Cloudinary with a credentials check),
- * for `migrate` and `worker` alike. A caller that opens the database itself passes it in (or its opening).
+ * for `migrate` and `worker` alike. A caller that already started opening the database or Cloudinary
+ * passes that opening in.
  */
 export async function openPipeline(
   config: Config<'database' | 'redis' | 'mediaRoot' | 'cloudinary'>,
   res: Resources,
   logger: Logger,
-  database?: OpenedDatabase | Promise<OpenedDatabase>,
+  opened: { database?: Promise<OpenedDatabase>; uploader?: Promise<Uploader> } = {},
 ): Promise<RunBatchDeps> {
   // Side by side: the credentials check alone waits for a round trip to Cloudinary.
-  const opening = database ? Promise.resolve(database) : openDatabase(config.database, res, logger);
+  const opening = opened.database ?? openDatabase(config.database, res, logger);
   const name = opening.then((d) => d.name);
   // The database's failure is reported through `opening`; the queue may not have asked for the name yet.
   name.catch(() => {});
   const [{ db, ledger }, { connection, queue, redis }, uploader] = await settleAll([
     opening,
     openQueue(config.redis, config.upload, res, logger, name),
-    openUploader(config.cloudinary, config.upload, res, { checkCredentials: true }),
+    opened.uploader ?? openUploader(config.cloudinary, config.upload, res, { checkCredentials: true }),
   ] as const);
   return {
     db,

@@ -1,0 +1,66 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startRecordWorker } from '../src/pipeline/record-worker.ts';
+import { createCloudinaryUploader } from '../src/cloudinary/uploader.ts';
+import { createQueue, redisConnection } from '../src/pipeline/queue.ts';
+import { createHarness, type Harness } from './helpers/harness.ts';
+import { pngBytes } from './helpers/images.ts';
+import { waitFor } from './helpers/processes.ts';
+
+/**
+ * An asset gets MEDIA_TAG once its row holds its id, in calls grouping the records that finish close
+ * together. The last record of a run must not wait for the next timed call or for the worker's
+ * close: that wait was added to the end of every command.
+ */
+
+let h: Harness;
+afterEach(async () => {
+  await h?.close();
+});
+
+describe('MEDIA_TAG', () => {
+  it('is given as soon as the worker has no record left in hand, not at the next timed call or at close', async () => {
+    h = await createHarness();
+    const n = 3;
+    for (let i = 1; i <= n; i++) await h.file(`p/${i}.png`, pngBytes(3, 2, i));
+    await h.db('shop_productimages').insert(Array.from({ length: n }, (_, i) => ({ image: `p/${i + 1}.png` })));
+    expect((await h.run(['enqueue', '--only', 'shop_productimages'])).code).toBe(0);
+
+    const config = h.config();
+    const uploader = createCloudinaryUploader(config.cloudinary, config.upload);
+    const connection = redisConnection(config.redis);
+    const queue = createQueue(config.redis, connection, config.upload);
+    const worker = startRecordWorker({
+      db: h.db,
+      ledger: h.ledger,
+      queue,
+      connection,
+      uploader,
+      logger: h.logs.logger,
+      redis: config.redis,
+      upload: config.upload,
+      mediaRoot: config.mediaRoot,
+      cloudName: config.cloudinary.cloudName,
+      concurrency: 4,
+      // The timed call would come only after the test has given up.
+      tagFlushMs: 600_000,
+    });
+    try {
+      await waitFor(
+        'every record migrated and tagged while the worker runs',
+        async () => {
+          const recs = await h.db('media_migrate_records').where({ batch_id: 1 });
+          return recs.length === n && recs.every((r) => r.outcome === 'migrated' && (r.tagged === true || r.tagged === 1));
+        },
+        15_000,
+        50,
+      );
+      const rows = await h.db('shop_productimages');
+      for (const row of rows) expect(h.emulator.assets.get(String(row.image))?.tags).toContain(config.storage.tag);
+    } finally {
+      await worker.close();
+      await queue.close();
+      connection.disconnect();
+      uploader.close();
+    }
+  }, 60_000);
+});
