@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRecordWorker } from '../src/pipeline/record-worker.ts';
+import { createMediaTagger } from '../src/cloudinary/media-tagger.ts';
 import { createCloudinaryUploader } from '../src/cloudinary/uploader.ts';
 import { createQueue, redisConnection } from '../src/pipeline/queue.ts';
 import { createHarness, type Harness } from './helpers/harness.ts';
@@ -63,4 +64,36 @@ describe('MEDIA_TAG', () => {
       uploader.close();
     }
   }, 60_000);
+
+  it('sends a timed call only once the one before it has answered, while a flush asked for goes at once', async () => {
+    h = await createHarness();
+    const config = h.config();
+    const real = createCloudinaryUploader(config.cloudinary, config.upload);
+    const calls: string[][] = [];
+    let answer!: () => void;
+    const held = new Promise<void>((r) => (answer = r));
+    // Cloudinary holding the first tag call: the timer ticks on meanwhile.
+    const uploader = { ...real, addTag: async (_tag: string, ids: readonly string[]) => void (calls.push([...ids]), calls.length === 1 && (await held)) };
+    const tagger = createMediaTagger({ ledger: h.ledger, uploader, logger: h.logs.logger, flushMs: 10 });
+    try {
+      tagger.add(1, 'media/a', 'media');
+      await waitFor('the first timed call', async () => calls.length === 1, 5_000, 5);
+      for (let i = 2; i <= 5; i++) {
+        tagger.add(i, `media/${i}`, 'media');
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      // Many ticks later, still the one call: the others wait for its answer.
+      expect(calls).toEqual([['media/a']]);
+      // Asked for (the worker's last record), a flush does not wait behind it.
+      const asked = tagger.flush();
+      await waitFor('the asked-for call', async () => calls.length === 2, 5_000, 5);
+      expect(calls[1]).toEqual(['media/2', 'media/3', 'media/4', 'media/5']);
+      answer();
+      await asked;
+    } finally {
+      answer();
+      await tagger.close();
+      real.close();
+    }
+  });
 });

@@ -45,7 +45,11 @@ const MAX_QUEUED = 20_000;
 export function createMediaTagger(deps: MediaTaggerDeps): MediaTagger {
   const queued: Pending[] = [];
   let running: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => void flush(), deps.flushMs ?? 500);
+  let inFlight = 0;
+  // The timed call waits for the one before it: a slow Cloudinary does not get a new call every tick.
+  const timer = setInterval(() => {
+    if (inFlight === 0) void flush();
+  }, deps.flushMs ?? 500);
   timer.unref();
   const batchesById = new Map<number, Promise<Batch | undefined>>();
 
@@ -91,7 +95,8 @@ export function createMediaTagger(deps: MediaTaggerDeps): MediaTagger {
   // do not wait behind the previous call's round trip. A drain that fails stops (its items stay
   // queued), so calls in flight at once stay as few as the flushes that started them.
   const flush = (): Promise<void> => {
-    const now = drain();
+    inFlight++;
+    const now = drain().finally(() => inFlight--);
     running = Promise.all([running, now]).then(() => {});
     return running;
   };
