@@ -2,8 +2,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBatch } from '../src/pipeline/run-batch.ts';
 import { defaultSources } from '../src/config/sources.ts';
 import { checkSources } from '../src/db/check-sources.ts';
-import { createCloudinaryUploader } from '../src/cloudinary/uploader.ts';
-import { createQueue, redisConnection } from '../src/pipeline/queue.ts';
 import { createHarness, type Harness } from './helpers/harness.ts';
 import { largePngBytes, pngBytes } from './helpers/images.ts';
 
@@ -132,35 +130,15 @@ describe('retry-failed by reason and by outcome', () => {
 describe('refused credentials mid-batch', () => {
   it('halt the batch within a few requests, with one message naming CLOUDINARY_URL', async () => {
     await seed(40);
-    const config = h.config();
-    const uploader = createCloudinaryUploader({ ...config.cloudinary, apiSecret: 'revoked' }, config.upload);
-    const connection = redisConnection(config.redis);
-    const queue = createQueue(config.redis, connection, config.upload);
+    const pipeline = h.pipeline({ apiSecret: 'revoked' });
     const sources = await checkSources(h.db, defaultSources('shop'));
-    const result = await runBatch(
-      {
-        db: h.db,
-        ledger: h.ledger,
-        queue,
-        connection,
-        uploader,
-        logger: h.logs.logger,
-        redis: config.redis,
-        upload: config.upload,
-        mediaRoot: config.mediaRoot,
-        cloudName: config.cloudinary.cloudName,
-      },
-      { kind: 'migrate', sources, store: 'public_id', dryRun: false, prefix: 'media/', tag: 'media' },
-      { concurrency: 4 },
-    );
+    const result = await runBatch(pipeline.deps, { kind: 'migrate', sources, store: 'public_id', dryRun: false, prefix: 'media/', tag: 'media' }, { concurrency: 4 });
     expect(result.halted).toMatch(/^CLOUDINARY_URL: Cloudinary refused the API key or secret \(401/);
     expect(h.emulator.stats().uploadRequests).toBeLessThanOrEqual(4);
     expect(result.counts).toMatchObject({ failed: 0, pending: 40 });
-    expect(await queue.isPaused()).toBe(true);
+    expect(await pipeline.deps.queue.isPaused()).toBe(true);
     expect((await h.ledger.batches.get(result.batch.id))?.haltedReason).toBe(result.halted);
-    await queue.close();
-    connection.disconnect();
-    uploader.close();
+    await pipeline.close();
 
     // With the right credentials, running again resumes the same batch and finishes it.
     const again = await h.run(['migrate']);

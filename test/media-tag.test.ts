@@ -2,7 +2,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startRecordWorker } from '../src/pipeline/record-worker.ts';
 import { createMediaTagger } from '../src/cloudinary/media-tagger.ts';
 import { createCloudinaryUploader } from '../src/cloudinary/uploader.ts';
-import { createQueue, redisConnection } from '../src/pipeline/queue.ts';
 import { createHarness, type Harness } from './helpers/harness.ts';
 import { pngBytes } from './helpers/images.ts';
 import { waitFor } from './helpers/processes.ts';
@@ -26,21 +25,9 @@ describe('MEDIA_TAG', () => {
     await h.db('shop_productimages').insert(Array.from({ length: n }, (_, i) => ({ image: `p/${i + 1}.png` })));
     expect((await h.run(['enqueue', '--only', 'shop_productimages'])).code).toBe(0);
 
-    const config = h.config();
-    const uploader = createCloudinaryUploader(config.cloudinary, config.upload);
-    const connection = redisConnection(config.redis);
-    const queue = createQueue(config.redis, connection, config.upload);
+    const pipeline = h.pipeline();
     const worker = startRecordWorker({
-      db: h.db,
-      ledger: h.ledger,
-      queue,
-      connection,
-      uploader,
-      logger: h.logs.logger,
-      redis: config.redis,
-      upload: config.upload,
-      mediaRoot: config.mediaRoot,
-      cloudName: config.cloudinary.cloudName,
+      ...pipeline.deps,
       concurrency: 4,
       // The timed call would come only after the test has given up.
       tagFlushMs: 600_000,
@@ -56,12 +43,10 @@ describe('MEDIA_TAG', () => {
         50,
       );
       const rows = await h.db('shop_productimages');
-      for (const row of rows) expect(h.emulator.assets.get(String(row.image))?.tags).toContain(config.storage.tag);
+      for (const row of rows) expect(h.emulator.assets.get(String(row.image))?.tags).toContain(h.config().storage.tag);
     } finally {
       await worker.close();
-      await queue.close();
-      connection.disconnect();
-      uploader.close();
+      await pipeline.close();
     }
   }, 60_000);
 

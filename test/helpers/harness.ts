@@ -15,6 +15,9 @@ import { Ledger } from '../../src/ledger/ledger.ts';
 import { databaseLabel } from '../../src/config/database-label.ts';
 import { inLedgerSpace } from '../../src/pipeline/ledger-space.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
+import { createCloudinaryUploader } from '../../src/cloudinary/uploader.ts';
+import { createQueue, redisConnection } from '../../src/pipeline/queue.ts';
+import type { RunBatchDeps } from '../../src/pipeline/run-batch.ts';
 
 /**
  * One isolated world per test: its own PostgreSQL schema, its own Redis key prefix, its own media
@@ -110,6 +113,8 @@ export interface Harness {
   link(rel: string, target: string): Promise<void>;
   /** Runs the CLI in-process with this world's settings (plus `env`), capturing its output. */
   run(argv: string[], opts?: { env?: Env; signal?: AbortSignal }): Promise<Captured>;
+  /** The services a worker runs on, opened from this world's settings as a command opens them; close them when done. */
+  pipeline(opts?: { apiSecret?: string }): { deps: RunBatchDeps; close(): Promise<void> };
   redis(): Redis;
   close(): Promise<void>;
 }
@@ -197,6 +202,21 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       };
       const code = await main(['node', 'media-migrate', ...argv], io);
       return { code, stdout, stderr };
+    },
+    pipeline(pipelineOpts = {}) {
+      const c = config();
+      const uploader = createCloudinaryUploader({ ...c.cloudinary, ...(pipelineOpts.apiSecret ? { apiSecret: pipelineOpts.apiSecret } : {}) }, c.upload);
+      const connection = redisConnection(c.redis);
+      const queue = createQueue(c.redis, connection, c.upload);
+      const deps: RunBatchDeps = { db, ledger, queue, connection, uploader, logger: logs.logger, redis: c.redis, upload: c.upload, mediaRoot: c.mediaRoot, cloudName: c.cloudinary.cloudName };
+      return {
+        deps,
+        async close() {
+          await queue.close();
+          connection.disconnect();
+          uploader.close();
+        },
+      };
     },
     redis() {
       const r = new Redis(TEST_REDIS_URL);
