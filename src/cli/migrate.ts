@@ -41,11 +41,11 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
   try {
     // The credentials check first, then the pipeline's modules while it travels (open-uploader.ts);
     // Redis and the database open side by side with it: a newcomer waits for the slowest, not the sum.
+    // A dry run uploads nothing, but a wrong secret is still worth knowing before the real one.
     const { uploader } = await startUploader(config.cloudinary, config.upload, res);
     const [{ openDatabase, openPipeline, settleAll }, { runBatch }, { createProgress }, { nothingFoundLine, runJson, unfinishedRun }, { resumedBatch }] =
       await Promise.all([import('../pipeline/services.ts'), import('../pipeline/run-batch.ts'), import('./progress.ts'), import('./run-end.ts'), import('./resume.ts')]);
     const opening = openDatabase(config.database, res, logger);
-    // A dry run uploads nothing, but a wrong secret is still worth knowing before the real one.
     // A batch asked for by id runs as it was recorded (its sources, scope and settings).
     const spec = opening.then((database) =>
       opts.batch !== undefined

@@ -6,7 +6,6 @@ import { databaseLabel } from '../config/database-label.ts';
 import type { RunBatchDeps } from './run-batch.ts';
 import { checkDatabase, connectFailure, createDb, missingSqliteFile } from '../db/connect.ts';
 import { ExitError, errorMessage } from '../errors.ts';
-import { openUploader } from './open-uploader.ts';
 import { Ledger } from '../ledger/ledger.ts';
 import type { RecordQueue } from './queue.ts';
 import { inLedgerSpace, noteLedger } from './ledger-space.ts';
@@ -17,9 +16,9 @@ import type { Uploader } from '../cloudinary/uploader.ts';
  * Opening each real service, with the one-line error that names the setting when it cannot be
  * reached. Commands call these; tests build the same services with their own settings.
  *
- * The queue and the uploader modules are imported when first opened: they load bullmq and cloudinary
- * (~0.4 s together), which the commands that only read the ledger (`status`, `report`) never use.
- * Cloudinary is opened in open-uploader.ts, which the pipeline's commands call before loading this.
+ * The queue's module is imported when first opened: it loads bullmq, which the commands that only
+ * read the ledger (`status`, `report`) never use. Cloudinary is opened by open-uploader.ts, which the
+ * pipeline's commands call before they load this, and handed in.
  */
 
 function reasonOf(err: unknown): string {
@@ -109,15 +108,15 @@ export async function settleAll<T extends readonly unknown[]>(promises: { [K in 
 }
 
 /**
- * Everything a worker needs, opened side by side (database, Redis, Cloudinary with a credentials check),
- * for `migrate` and `worker` alike. A caller that already started opening the database or Cloudinary
- * passes that opening in.
+ * Everything a worker needs, opened side by side (database, Redis, and Cloudinary, whose opening with
+ * its credentials check the caller started first: see open-uploader.ts), for `migrate`, `stage` and
+ * `worker` alike. A caller that already started opening the database passes that opening in too.
  */
 export async function openPipeline(
   config: Config<'database' | 'redis' | 'mediaRoot' | 'cloudinary'>,
   res: Resources,
   logger: Logger,
-  opened: { database?: Promise<OpenedDatabase>; uploader?: Promise<Uploader> } = {},
+  opened: { database?: Promise<OpenedDatabase>; uploader: Promise<Uploader> },
 ): Promise<RunBatchDeps> {
   // Side by side: the credentials check alone waits for a round trip to Cloudinary.
   const opening = opened.database ?? openDatabase(config.database, res, logger);
@@ -127,7 +126,7 @@ export async function openPipeline(
   const [{ db, ledger }, { connection, queue, redis }, uploader] = await settleAll([
     opening,
     openQueue(config.redis, config.upload, res, logger, name),
-    opened.uploader ?? openUploader(config.cloudinary, config.upload, res, { checkCredentials: true }),
+    opened.uploader,
   ] as const);
   return {
     db,
