@@ -4,6 +4,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import type { Router } from 'express';
 import { batchStatus, stateText, type BatchStatus } from '../src/ledger/batch-status.ts';
 import { errorMessage } from '../src/errors.ts';
+import { thousands } from '../src/thousands.ts';
 import type { DashboardDeps } from './deps.ts';
 
 /**
@@ -12,16 +13,14 @@ import type { DashboardDeps } from './deps.ts';
  * asks for its queues (at most once a second), and the header links back to the summary page.
  */
 
-const fmt = (n: number) => n.toLocaleString('en-US');
-
 export function describeBatch(s: BatchStatus | null): { displayName: string; description: string } {
   if (!s) return { displayName: 'media-migrate', description: 'No batch yet. Summary page: / (the ledger’s figures).' };
   const done = s.total === 0 ? 100 : Math.floor(((s.total - s.pending) / s.total) * 100);
   return {
     displayName: `media-migrate · batch ${s.batch}${s.dryRun ? ' (dry run)' : ''} · ${done}%`,
     description:
-      `Batch ${s.batch} ${stateText(s)}: migrated ${fmt(s.migrated)} · missing ${fmt(s.missing)} · skipped ${fmt(s.skipped)} · ` +
-      `failed ${fmt(s.failed)} · pending ${fmt(s.pending)} of ${fmt(s.total)} · ledger figures; summary page at /`,
+      `Batch ${s.batch} ${stateText(s)}: migrated ${thousands(s.migrated)} · missing ${thousands(s.missing)} · skipped ${thousands(s.skipped)} · ` +
+      `failed ${thousands(s.failed)} · pending ${thousands(s.pending)} of ${thousands(s.total)} · ledger figures; summary page at /`,
   };
 }
 

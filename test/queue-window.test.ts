@@ -96,6 +96,31 @@ describe('the queue window', () => {
     expect(new Set((await queue.getWaiting(0, -1)).map((j) => j.id))).toEqual(ids);
   });
 
+
+  it('into an empty window, a small first page goes ahead of the rest, and no add is larger than a chunk', async () => {
+    await seed(400);
+    const sources = await checkSources(h.db, defaultSources('shop'));
+    const { batch } = await openBatch(h.ledger, { kind: 'migrate', sources, store: 'public_id', dryRun: false, prefix: 'media/', tag: 'media' });
+    const adds: number[] = [];
+    const counting = Object.assign(Object.create(queue) as RecordQueue, {
+      addBulk: async (jobs: Parameters<RecordQueue['addBulk']>[0]) => (adds.push(jobs.length), queue.addBulk(jobs)),
+    });
+    const deps = { db: h.db, ledger: h.ledger, queue: counting, redis: connection, logger: h.logs.logger, window: { size: 1000, inFlightMs: 30_000 } };
+    // The first page is what the workers wait on: it is in Redis before the rest is read.
+    expect(await enqueueRecords(deps, batch, false)).toBe(400);
+    expect(adds[0]).toBeLessThanOrEqual(64);
+    expect(Math.max(...adds)).toBeLessThanOrEqual(128);
+    expect(adds.reduce((a, b) => a + b, 0)).toBe(400);
+    // Every record handed over once, in queue order, each as its own job.
+    const waiting = await queue.getWaiting(0, -1);
+    expect(new Set(waiting.map((j) => j.data.pk)).size).toBe(400);
+    // A refill into a window that holds jobs reads whole pages again (still added in chunks).
+    adds.length = 0;
+    const more = await h.ledger.batches.get(batch.id);
+    await h.ledger.records.addPending(batch.id, sources[0]!, Array.from({ length: 300 }, (_, i) => String(401 + i)));
+    await refillWindow({ ...window(1000), queue: counting }, more!);
+    expect(adds).toEqual([128, 128, 44]);
+  });
   it("ignores a cursor another ledger's batch of the same id left in Redis: the first window starts at the first record", async () => {
     await seed(30);
     const sources = await checkSources(h.db, defaultSources('shop'));

@@ -17,6 +17,7 @@ import { jobsForUploadSlots, limitUploads } from '../src/pipeline/upload-slots.t
 import { Batcher } from '../src/db/batcher.ts';
 import { cacheCounts } from '../dashboard/counts-cache.ts';
 import { createLogger, lazyChild } from '../src/logger.ts';
+import { thousands } from '../src/thousands.ts';
 import type { Ledger } from '../src/ledger/ledger.ts';
 import type { Uploader, UploadRequest } from '../src/cloudinary/uploader.ts';
 import { gifBytes, jpegHeaderBytes, pngBytes } from './helpers/images.ts';
@@ -415,5 +416,13 @@ describe("a job's logger", () => {
     // The parent's redaction still applies to the job's fields.
     expect(lines[0]!.apiSecret).toBe('[REDACTED]');
     expect(loud.isLevelEnabled('debug')).toBe(false);
+  });
+});
+
+describe('thousands (numbers in progress and state lines, without ICU)', () => {
+  it('groups digits as en-US does', () => {
+    for (const n of [0, 7, 999, 1000, 12345, 120000, 1234567, 1000000000, -45678, 1234.5]) {
+      expect(thousands(n)).toBe(n.toLocaleString('en-US', { maximumFractionDigits: 20 }));
+    }
   });
 });

@@ -2,6 +2,7 @@ import cliProgress from 'cli-progress';
 import type { Writable } from 'node:stream';
 import type { Logger } from '../logger.ts';
 import type { Counts } from '../outcomes.ts';
+import { thousands } from '../thousands.ts';
 
 export interface Progress {
   /**
@@ -75,6 +76,5 @@ export function createProgress(opts: { isTTY: boolean; stream: Writable; logger:
 
 /** `recording: 120,000 records so far · 3,100 done`: the batch's records are still being recorded. */
 function recordingLine(c: Counts): string {
-  const f = (v: number) => v.toLocaleString('en-US');
-  return `recording: ${f(c.total)} records so far · ${f(c.total - c.pending)} done`;
+  return `recording: ${thousands(c.total)} records so far · ${thousands(c.total - c.pending)} done`;
 }

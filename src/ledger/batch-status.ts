@@ -2,6 +2,7 @@ import { sourceType, type Batch, type BatchKind, type Ledger, type SourceCounts 
 import { isTextSource } from '../config/sources.ts';
 import { sumCounts, type Counts } from '../outcomes.ts';
 import { describeScope, isScoped, type BatchScope } from '../config/scope.ts';
+import { thousands } from '../thousands.ts';
 
 export type BatchState = 'enqueuing' | 'running' | 'halted' | 'finished' | 'rolled_back';
 
@@ -31,7 +32,7 @@ export interface BatchStatus extends Counts {
  * state in words (`running`).
  */
 export function stateText(s: Pick<BatchStatus, 'state' | 'kind' | 'rollback'> & { total?: number }): string {
-  if (s.state === 'enqueuing') return `recording: ${(s.total ?? 0).toLocaleString('en-US')} records so far`;
+  if (s.state === 'enqueuing') return `recording: ${thousands(s.total ?? 0)} records so far`;
   if (s.state !== 'rolled_back') return s.state;
   if (s.kind === 'stage') return 'rolled back (a stage batch writes no row)';
   return `rolled back: ${s.rollback?.restored ?? 0} restored, ${s.rollback?.left ?? 0} left`;

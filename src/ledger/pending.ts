@@ -2,9 +2,9 @@ import type { Knex } from 'knex';
 import { dialectOf } from '../db/connect.ts';
 import { RECORDS } from './migrations.ts';
 import { Outcome } from '../outcomes.ts';
-import type { LedgerRecord } from './types.ts';
+import type { LedgerRecord, WindowRecord } from './types.ts';
 import type { Source } from '../config/sources.ts';
-import { toRecord, type Row } from './rows.ts';
+import { date, toRecord, type Row } from './rows.ts';
 
 /**
  * The seeks the queue window lives on: which records of a batch are still pending, in queue order
@@ -34,15 +34,27 @@ export class PendingSeeks {
   }
 
   /** Pending records after a cursor in queue order (priority, then id): the next page of a batch's window. */
-  async after(batchId: number, cursor: { priority: number; id: number }, limit: number): Promise<LedgerRecord[]> {
+  async after(batchId: number, cursor: { priority: number; id: number }, limit: number): Promise<WindowRecord[]> {
     // A row comparison: the queue-order index seeks straight to the cursor (an OR of the two cases
     // made PostgreSQL read every pending entry before it, ~50 ms a page on a million records).
-    const rows = await this.db(RECORDS)
+    // Only what a job and the cursor need: parsing every column of a thousand records (their
+    // timestamps above all) held the event loop while the first uploads waited.
+    const rows = (await this.db(RECORDS)
       .where({ batch_id: batchId, outcome: Outcome.pending })
       .andWhereRaw('(priority, id) > (?, ?)', [cursor.priority, cursor.id])
       .orderBy([{ column: 'priority' }, { column: 'id' }])
-      .limit(limit);
-    return rows.map(toRecord);
+      .limit(limit)
+      .select('id', 'batch_id', 'source_table', 'source_column', 'pk', 'priority', 'attempts', 'updated_at')) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: Number(r.id),
+      batchId: Number(r.batch_id),
+      table: String(r.source_table),
+      column: String(r.source_column),
+      pk: String(r.pk),
+      priority: Number(r.priority ?? 0),
+      attempts: Number(r.attempts ?? 0),
+      updatedAt: date(r.updated_at)!,
+    }));
   }
 
   /**

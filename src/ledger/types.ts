@@ -91,6 +91,9 @@ export interface LedgerRecord extends RecordRef {
   rolledBackAt: Date | undefined;
 }
 
+/** What handing a record to the queue needs of it: its job, and where the window's cursor goes. */
+export type WindowRecord = Pick<LedgerRecord, 'id' | 'batchId' | 'table' | 'column' | 'pk' | 'priority' | 'attempts' | 'updatedAt'>;
+
 export interface Finish {
   outcome: FinalOutcome;
   reason: Reason;
