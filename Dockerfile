@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # media-migrate: the CLI, the worker and the dashboard in one image, as compiled JavaScript. The build
-# stage compiles the TypeScript; the image gets dist/, the dashboard's page and production dependencies
-# only (what `npm pack` ships, see "files" in package.json), and runs as a non-root user.
+# stage compiles the TypeScript and bundles the CLI (scripts/bundle.mjs); the image gets dist/, the
+# dashboard's page and production dependencies only (what `npm pack` ships, see "files" in
+# package.json), and runs as a non-root user.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -11,6 +12,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY src ./src
 COPY workers ./workers
 COPY dashboard ./dashboard
+COPY scripts ./scripts
 RUN npm run build
 
 FROM node:20-bookworm-slim AS deps

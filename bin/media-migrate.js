@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The compiled CLI: `npm run build` writes dist/ (`npm ci` and `npm pack` run it through `prepare`).
-import { main } from '../dist/src/cli/main.js';
-import { keepHeapSmall } from '../dist/src/heap.js';
+// The compiled CLI, bundled: `npm run build` writes dist/ (`npm ci` and `npm pack` run it through
+// `prepare`); scripts/bundle.mjs says why a bundle.
+import { main } from '../dist/bundle/cli.js';
+import { keepHeapSmall } from '../dist/bundle/heap.js';
 
 keepHeapSmall();
 

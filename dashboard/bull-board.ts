@@ -4,7 +4,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import type { Router } from 'express';
 import { batchStatus, stateText, type BatchStatus } from '../src/ledger/batch-status.ts';
 import { errorMessage } from '../src/errors.ts';
-import { thousands } from '../src/thousands.ts';
+import { thousands } from '../src/outcomes.ts';
 import type { DashboardDeps } from './deps.ts';
 
 /**

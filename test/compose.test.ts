@@ -79,7 +79,7 @@ describe('Dockerfile', () => {
     expect(build, 'a stage named build').toBeDefined();
     expect(build).toMatch(/^RUN npm run build$/m);
     for (const file of ['package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) expect(build).toContain(file);
-    for (const dir of ['src', 'workers', 'dashboard']) {
+    for (const dir of ['src', 'workers', 'dashboard', 'scripts']) {
       expect(build).toContain(`COPY ${dir} ./${dir}`);
       expect(existsSync(dir)).toBe(true);
     }

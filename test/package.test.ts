@@ -45,14 +45,14 @@ describe('package.json', () => {
   });
 
   it('builds on install (prepare) and before the tests, so no test runs a stale dist/', () => {
-    expect(pkg.scripts.build).toContain('tsc -p tsconfig.build.json');
+    expect(pkg.scripts.build).toContain('tsc -p tsconfig.build.json && node scripts/bundle.mjs');
     expect(pkg.scripts.prepare).toBe('npm run build');
     expect(pkg.scripts.test).toMatch(/npm run build && vitest run$/);
     expect(pkg.scripts.bench).toMatch(/^npm run build && /);
   });
 
   it('needs neither tsx nor the compiler at run time', () => {
-    for (const dev of ['tsx', 'typescript', 'vitest']) {
+    for (const dev of ['tsx', 'typescript', 'vitest', 'esbuild']) {
       expect(pkg.dependencies[dev], `${dev} in dependencies`).toBeUndefined();
       expect(pkg.devDependencies[dev]).toBeDefined();
     }
@@ -60,9 +60,9 @@ describe('package.json', () => {
 });
 
 describe('dist/ (npm run build)', () => {
-  it("holds the bin's entry and the worker entry, no older than their sources", () => {
+  it("holds the bin's entry (the bundle) and the worker entry, no older than their sources", () => {
     const entry = /from '(\.\.\/dist\/[^']+)'/.exec(readFileSync(join(ROOT, bin), 'utf8'))?.[1];
-    expect(entry).toBe('../dist/src/cli/main.js');
+    expect(entry).toBe('../dist/bundle/cli.js');
     expect(existsSync(resolve(ROOT, dirname(bin), entry!))).toBe(true);
     expect(existsSync(join(ROOT, 'dist/workers/main.js'))).toBe(true);
     assertCompiled(ROOT);
@@ -71,7 +71,8 @@ describe('dist/ (npm run build)', () => {
   it('imports only Node built-ins and runtime dependencies (what `npm install` of the package brings)', () => {
     const builtins = new Set(builtinModules);
     const unknown: string[] = [];
-    for (const file of readdirSync(join(ROOT, 'dist'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'))) {
+    const compiled = readdirSync(join(ROOT, 'dist'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js') && !f.startsWith('bundle/'));
+    for (const file of compiled) {
       const code = readFileSync(join(ROOT, 'dist', file), 'utf8');
       for (const re of IMPORTS) {
         for (const [, spec = ''] of code.matchAll(re)) {
@@ -81,6 +82,24 @@ describe('dist/ (npm run build)', () => {
       }
     }
     expect(unknown).toEqual([]);
+  });
+
+  it('bundles all but runtime dependencies; what else the bundled code may require is optional, asked for lazily as unbundled', () => {
+    const meta = JSON.parse(readFileSync(join(ROOT, 'dist/bundle.meta.json'), 'utf8')) as { outputs: Record<string, { imports: { path: string; kind: string; external?: boolean }[] }> };
+    const builtins = new Set(builtinModules);
+    // msgpackr's optional native speed-up (installed with it when it builds; pure JS otherwise).
+    const optionalInstalled = new Set(['msgpackr-extract']);
+    const wrong: string[] = [];
+    for (const [file, out] of Object.entries(meta.outputs)) {
+      for (const i of out.imports.filter((x) => x.external)) {
+        const name = packageOf(i.path.replace(/^node:/, ''));
+        if (i.path.startsWith('node:') || builtins.has(name) || name in pkg.dependencies) continue;
+        // A knex or debug driver we never install, required inside a function or a try as it is unbundled.
+        const optional = i.kind === 'require-call' && (optionalInstalled.has(name) || !existsSync(join(ROOT, 'node_modules', name)));
+        if (!optional) wrong.push(`${file}: ${i.kind} ${i.path}`);
+      }
+    }
+    expect(wrong).toEqual([]);
   });
 
   it('finds the package root from dist/, so the compiled dashboard serves dashboard/public', async () => {
@@ -100,7 +119,7 @@ describe('npm pack', () => {
     // --ignore-scripts: list the files without running `prepare` (npm test has just built).
     const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
     const files = ((JSON.parse(out) as { files: { path: string }[] }[])[0]?.files ?? []).map((f) => f.path);
-    for (const f of ['package.json', 'README.md', bin, 'dist/src/cli/main.js', 'dist/workers/main.js', 'dist/dashboard/app.js', 'dashboard/public/index.html']) {
+    for (const f of ['package.json', 'README.md', bin, 'dist/bundle/cli.js', 'dist/bundle/heap.js', 'dist/workers/main.js', 'dist/dashboard/app.js', 'dashboard/public/index.html']) {
       expect(files, f).toContain(f);
     }
     expect(files.filter((f) => /^(test|bench|src|workers|docs)\/|\.ts$|^tsconfig|^dashboard\/[^/]+$/.test(f))).toEqual([]);

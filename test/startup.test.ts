@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -8,40 +8,65 @@ import { main } from '../src/cli/main.ts';
 import { captureLogs } from './helpers/harness.ts';
 
 /**
- * `--help` and `status` start fast because the compiled CLI loads a command's modules only when that
- * command runs. Timing it here would be flaky on a shared machine, so this checks the cause: what each
- * entry loads before any dynamic import(), read from dist/ (npm test builds it) by following static imports.
+ * `--help` and `status` start fast because the CLI loads a command's modules only when that command
+ * runs. Timing it here would be flaky on a shared machine, so this checks the cause: what each entry
+ * of the bundle the bin runs (dist/bundle/, npm test builds it) loads before any dynamic import(),
+ * from the bundler's own account of it (dist/bundle.meta.json) by following static imports.
  */
 
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
-const STATIC = [/^import\s+(?:[\w$*{},\s]+?\s+from\s+)?['"]([^'"]+)['"]/gm, /^export\s+(?:[\w$*{},\s]+?\s+)?from\s+['"]([^'"]+)['"]/gm];
 
-/** The packages (not Node built-ins) a compiled module loads through its static imports, transitively. */
-function staticPackages(entry: string): Set<string> {
+interface BundleMeta {
+  outputs: Record<string, { entryPoint?: string; inputs: Record<string, unknown>; imports: { path: string; kind: string; external?: boolean }[] }>;
+}
+const meta = (): BundleMeta => JSON.parse(readFileSync(join(DIST, 'bundle.meta.json'), 'utf8')) as BundleMeta;
+const packageOf = (path: string) => {
+  const parts = path.replace(/^.*node_modules\//, '').split('/');
+  return (parts[0]?.startsWith('@') ? parts.slice(0, 2) : parts.slice(0, 1)).join('/');
+};
+
+/** The bundle's file for a source module the CLI imports (an entry, or a command loaded when it runs). */
+function outputOf(source: string): string {
+  const found = Object.entries(meta().outputs).find(([, o]) => o.entryPoint === source);
+  if (!found) throw new Error(`no bundle output for ${source}`);
+  return found[0];
+}
+
+/** The bundle's file holding a source module's code (an entry's own file may only re-export it from a shared chunk). */
+function codeOf(source: string): string {
+  const found = Object.entries(meta().outputs).find(([, o]) => source in o.inputs);
+  if (!found) throw new Error(`${source} is not in the bundle`);
+  return readFileSync(join(DIST, '..', found[0]), 'utf8');
+}
+
+/** The packages (not Node built-ins) a bundled module loads through its static imports, transitively: bundled in or external. */
+function staticPackages(source: string): Set<string> {
+  const { outputs } = meta();
   const packages = new Set<string>();
   const seen = new Set<string>();
   const visit = (file: string) => {
     if (seen.has(file)) return;
     seen.add(file);
-    const code = readFileSync(file, 'utf8');
-    for (const re of STATIC) {
-      for (const [, spec = ''] of code.matchAll(re)) {
-        if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
-        else if (!spec.startsWith('node:')) packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] ?? spec));
-      }
+    const out = outputs[file];
+    if (!out) throw new Error(`${file} is not in the bundle`);
+    for (const input of Object.keys(out.inputs)) if (input.includes('node_modules/')) packages.add(packageOf(input));
+    for (const i of out.imports) {
+      if (i.kind !== 'import-statement') continue;
+      if (!i.external) visit(i.path);
+      else if (!i.path.startsWith('node:')) packages.add(packageOf(i.path));
     }
   };
-  visit(join(DIST, entry));
+  visit(outputOf(source));
   return packages;
 }
 
 describe('what the CLI loads before a command runs', () => {
   it('building the program (--help, --version) loads commander and nothing else', () => {
-    expect([...staticPackages('src/cli/main.js')]).toEqual(['commander']);
+    expect([...staticPackages('src/cli/main.ts')]).toEqual(['commander']);
   });
 
   it('status loads the ledger (knex, zod, pino), not the queue, the uploader or the dashboard', () => {
-    const loaded = staticPackages('src/cli/status.js');
+    const loaded = staticPackages('src/cli/status.ts');
     expect(loaded).toContain('knex');
     for (const heavy of ['bullmq', 'ioredis', 'cloudinary', 'express', '@bull-board/api', '@bull-board/express', 'pino-pretty']) {
       expect(loaded, `status loads ${heavy}`).not.toContain(heavy);
@@ -52,17 +77,24 @@ describe('what the CLI loads before a command runs', () => {
     // The check is a round trip that must end before a batch exists: sent before bullmq, knex and
     // the SDK load (startUploader imports the SDK itself), it is answered while they do.
     for (const command of ['migrate', 'stage', 'worker']) {
-      const loaded = staticPackages(`src/cli/${command}.js`);
+      const loaded = staticPackages(`src/cli/${command}.ts`);
+      expect(loaded, command).toContain('zod');
       for (const heavy of ['bullmq', 'ioredis', 'knex', 'pg', 'cloudinary']) expect(loaded, `${command} loads ${heavy} first`).not.toContain(heavy);
-      const code = readFileSync(join(DIST, `src/cli/${command}.js`), 'utf8');
+      const code = codeOf(`src/cli/${command}.ts`);
+      const services = /import\("\.\/(services-[\w-]+\.js)"\)/.exec(code);
+      expect(services?.[1] && `dist/bundle/${services[1]}`, command).toBe(outputOf('src/pipeline/services.ts'));
       expect(code.indexOf('await startUploader('), command).toBeGreaterThan(0);
-      expect(code.indexOf('await startUploader('), `${command} imports the pipeline before sending the check`).toBeLessThan(code.indexOf('import("../pipeline/services.js")'));
+      expect(code.indexOf('await startUploader('), `${command} imports the pipeline before sending the check`).toBeLessThan(services!.index);
     }
   });
 
   it('each command of the program imports its own module when it runs', () => {
     const main = readFileSync(join(DIST, 'src/cli/main.js'), 'utf8');
-    for (const [, name] of main.matchAll(/\.command\('([\w-]+)'\)/g)) expect(main).toContain(`import("./${name}.js")`);
+    for (const [, name] of main.matchAll(/\.command\('([\w-]+)'\)/g)) {
+      expect(main).toContain(`import("./${name}.js")`);
+      // Bundled, each is a file of its own that only that command loads.
+      expect(outputOf(`src/cli/${name}.ts`)).toMatch(new RegExp(`^dist/bundle/${name}-\\w+\\.js$`));
+    }
   });
 });
 

@@ -1,8 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { Writable } from 'node:stream';
 import type { Logger } from '../logger.ts';
-import type { Counts } from '../outcomes.ts';
-import { thousands } from '../thousands.ts';
+import { thousands, type Counts } from '../outcomes.ts';
 
 export interface Progress {
   /**

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createRequire } from 'node:module';
 import knex, { type Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { DatabaseConfig } from '../config/config.ts';
@@ -21,16 +20,25 @@ export function createDb(cfg: DatabaseConfig, logger?: Logger): Knex {
     debug: () => {},
   };
   if (cfg.client === 'pg') {
-    return knex({
+    // The driver's own parsers come from the driver this knex loaded (asked at the first query, by
+    // then it has): one copy of pg, bundled or not.
+    let driver: TypeParsers | undefined;
+    const getTypeParser = (oid: number, format: string) => {
+      if (JSON_OIDS.has(oid)) return (value: string) => value;
+      driver ??= (db.client as { driver: { types: TypeParsers } }).driver.types;
+      return driver.getTypeParser(oid, format);
+    };
+    const db = knex({
       log,
       client: 'pg',
-      connection: { connectionString: cfg.url, types: { getTypeParser: textOfJson } },
+      connection: { connectionString: cfg.url, types: { getTypeParser } },
       ...(cfg.schema ? { searchPath: [cfg.schema] } : {}),
       pool: { min: 0, max: cfg.poolMax },
       // Fail a query within seconds when the server is gone, so the job can wait and retry
       // instead of sitting on a connection that will never come.
       acquireConnectionTimeout: 10_000,
     });
+    return db;
   }
   if (cfg.client === 'mysql2') {
     const u = new URL(cfg.url);
@@ -48,7 +56,7 @@ export function createDb(cfg: DatabaseConfig, logger?: Logger): Knex {
         supportBigNumbers: true,
         bigNumberStrings: true,
         timezone: 'Z',
-        // A JSON column is a text source's text, as the database holds it (see textOfJson).
+        // A JSON column is a text source's text, as the database holds it (see JSON_OIDS).
         jsonStrings: true,
       } as Knex.MySql2ConnectionConfig,
       pool: { min: 0, max: cfg.poolMax },
@@ -115,13 +123,6 @@ export async function claimSqliteWriteLock(trx: Knex.Transaction, table: string,
  */
 const JSON_OIDS = new Set([114, 3802]);
 type TypeParsers = { getTypeParser(oid: number, format: string): (value: string) => unknown };
-let pgTypes: TypeParsers | undefined;
-function textOfJson(oid: number, format: string): (value: string) => unknown {
-  if (JSON_OIDS.has(oid)) return (value) => value;
-  // The driver knex loads (it has no types of its own here), asked once.
-  pgTypes ??= (createRequire(import.meta.url)('pg') as { types: TypeParsers }).types;
-  return pgTypes.getTypeParser(oid, format);
-}
 
 export function dialectOf(db: Knex): 'pg' | 'mysql' | 'sqlite' {
   const client = String(db.client.config.client);

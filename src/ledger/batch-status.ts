@@ -1,8 +1,7 @@
 import { sourceType, type Batch, type BatchKind, type Ledger, type SourceCounts } from './ledger.ts';
 import { isTextSource } from '../config/sources.ts';
-import { sumCounts, type Counts } from '../outcomes.ts';
+import { sumCounts, thousands, type Counts } from '../outcomes.ts';
 import { describeScope, isScoped, type BatchScope } from '../config/scope.ts';
-import { thousands } from '../thousands.ts';
 
 export type BatchState = 'enqueuing' | 'running' | 'halted' | 'finished' | 'rolled_back';
 

@@ -10,6 +10,9 @@ const COMPILED = ['src', 'workers', 'dashboard'];
  * dist/ when a test file is run on its own (`npx vitest run test/faults.test.ts`).
  */
 export function assertCompiled(root: string): void {
+  // The bin runs the bundle (scripts/bundle.mjs), built from the same sources after tsc.
+  const bundle = join(root, 'dist/bundle/cli.js');
+  const bundledAt = existsSync(bundle) ? statSync(bundle).mtimeMs : -1;
   for (const dir of COMPILED) {
     for (const entry of readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })) {
       if (!entry.endsWith('.ts') || entry.endsWith('.d.ts')) continue;
@@ -18,6 +21,9 @@ export function assertCompiled(root: string): void {
       const outPath = join(root, output);
       if (!existsSync(outPath) || statSync(outPath).mtimeMs < statSync(join(root, source)).mtimeMs) {
         throw new Error(`${output} is older than ${source} (or missing): run npm run build first (npm test does)`);
+      }
+      if (bundledAt < statSync(join(root, source)).mtimeMs) {
+        throw new Error(`dist/bundle/cli.js is older than ${source} (or missing): run npm run build first (npm test does)`);
       }
     }
   }
