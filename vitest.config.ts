@@ -20,6 +20,7 @@ const CORE = [
   'test/wrong-settings.test.ts',
   'test/streaming-start.test.ts',
   'test/group-commit.test.ts',
+  'test/start-queries.test.ts',
   // The dashboard's own queries (counts, search, start, the cutover lists) run on every database too.
   'test/dashboard-operator.test.ts',
   'test/dashboard-cutover.test.ts',

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { CheckedSource, Source } from '../config/sources.ts';
 import { ConfigError } from '../errors.ts';
-import { describeTable } from './schema.ts';
+import { describeTables } from './schema.ts';
 
 const TEXT_TYPES = /char|text|string|clob/i;
 /** A text source may also be a JSON column (an editor's blocks as JSON). */
@@ -14,9 +14,8 @@ const JSON_TYPES = /json/i;
 export async function checkSources(db: Knex, sources: readonly Source[]): Promise<CheckedSource[]> {
   const problems: string[] = [];
   const checked: CheckedSource[] = [];
-  const tables = new Map<string, Awaited<ReturnType<typeof describeTable>>>();
+  const tables = await describeTables(db, sources.map((s) => s.table));
   for (const s of sources) {
-    if (!tables.has(s.table)) tables.set(s.table, await describeTable(db, s.table));
     const info = tables.get(s.table);
     const label = `source ${s.table}.${s.column}`;
     if (!info) {

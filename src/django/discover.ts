@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { BATCHES, MIGRATIONS_TABLE, RECORDS } from '../ledger/migrations.ts';
-import { describeTable, listTables } from '../db/schema.ts';
+import { describeTables, listTables } from '../db/schema.ts';
 import type { ResourceType, Source } from '../config/sources.ts';
 import { inspectFilePaths } from './file-column.ts';
 import { sampleHasReferences, scanTextColumn, type ReferenceSettings, type TextColumnFindings } from './text-column.ts';
@@ -90,8 +90,9 @@ export async function discoverSources(db: Knex, opts: DiscoverOptions): Promise<
   const models = await djangoModels(db, tables);
   const candidates = all.filter((t) => !isInternal(t) && t !== BATCHES && t !== RECORDS && t !== MIGRATIONS_TABLE);
   const discovered: ColumnReport[] = [];
+  const described = await describeTables(db, candidates);
   for (const table of candidates) {
-    const info = await describeTable(db, table);
+    const info = described.get(table);
     if (!info) continue;
     const pk = info.uniqueColumns.has('id') ? 'id' : [...info.uniqueColumns][0];
     if (!pk) continue; // without a unique key, no record can be addressed safely
