@@ -127,6 +127,9 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
     return { batch, counts: await ledger.counts.total(batch.id), resumed: enq.resumed, halted: undefined, interrupted: false, refused };
   }
   let interrupted = false;
+  // Set when the batch ended here: nothing pending, fully recorded.
+  let finished = false;
+  let closing: Promise<void> | undefined;
   let counts = await ledger.counts.total(batch.id);
   let countedAt = 0;
   let countMs = 0;
@@ -165,6 +168,7 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
         if (recorded && !(await ledger.pending.has(batch.id))) {
           // Whatever a worker elsewhere left without MEDIA_TAG (it died after writing its row).
           await worker.tagger.sweep({ batchId: batch.id });
+          finished = true;
           break;
         }
         // Only this batch's verdict ends the run: one on another batch leaves this one running.
@@ -179,13 +183,21 @@ export async function runBatch(deps: RunBatchDeps, spec: BatchSpec, opts: RunBat
   } finally {
     stopRecording.abort();
     await recording;
-    await closeWithin(worker.close(), opts.shutdownTimeoutMs ?? 30_000, logger);
+    closing = closeWithin(worker.close(), opts.shutdownTimeoutMs ?? 30_000, logger);
+    // Stopped for any other reason, the jobs in hand finish while the worker closes: count after.
+    if (!finished) await closing;
   }
-  counts = await ledger.counts.total(batch.id);
+  // A finished batch's figures are final: read while the worker closes (its last MEDIA_TAG call may
+  // still be on its way), not after.
+  const figures = Promise.all([ledger.counts.total(batch.id), ledger.batches.get(batch.id)]);
+  figures.catch(() => {}); // thrown below, once the worker has closed
+  await closing;
+  const [final, ended] = await figures;
+  counts = final;
   opts.onProgress?.(counts, batch, undefined, !recorded);
   // A batch others finished while this process refused it ended all the same.
   const verdict = counts.pending > 0 ? worker.guard.verdict(batch.id) : undefined;
-  return { batch: (await ledger.batches.get(batch.id)) ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted, refused: verdict };
+  return { batch: ended ?? batch, counts, resumed: enq.resumed, halted: worker.halted(), interrupted, refused: verdict };
 }
 
 async function closeWithin(closing: Promise<void>, ms: number, logger: Logger): Promise<void> {
