@@ -4,7 +4,7 @@ import { RECORDS } from './migrations.ts';
 import { Outcome } from '../outcomes.ts';
 import type { LedgerRecord, WindowRecord } from './types.ts';
 import type { Source } from '../config/sources.ts';
-import { date, toRecord, type Row } from './rows.ts';
+import { WINDOW_COLUMNS, toRecord, toWindowRecord, type Row } from './rows.ts';
 
 /**
  * The seeks the queue window lives on: which records of a batch are still pending, in queue order
@@ -39,22 +39,13 @@ export class PendingSeeks {
     // made PostgreSQL read every pending entry before it, ~50 ms a page on a million records).
     // Only what a job and the cursor need: parsing every column of a thousand records (their
     // timestamps above all) held the event loop while the first uploads waited.
-    const rows = (await this.db(RECORDS)
+    const rows = await this.db(RECORDS)
       .where({ batch_id: batchId, outcome: Outcome.pending })
       .andWhereRaw('(priority, id) > (?, ?)', [cursor.priority, cursor.id])
       .orderBy([{ column: 'priority' }, { column: 'id' }])
       .limit(limit)
-      .select('id', 'batch_id', 'source_table', 'source_column', 'pk', 'priority', 'attempts', 'updated_at')) as Record<string, unknown>[];
-    return rows.map((r) => ({
-      id: Number(r.id),
-      batchId: Number(r.batch_id),
-      table: String(r.source_table),
-      column: String(r.source_column),
-      pk: String(r.pk),
-      priority: Number(r.priority ?? 0),
-      attempts: Number(r.attempts ?? 0),
-      updatedAt: date(r.updated_at)!,
-    }));
+      .select(WINDOW_COLUMNS);
+    return rows.map(toWindowRecord);
   }
 
   /**

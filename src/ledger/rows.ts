@@ -3,7 +3,7 @@ import { dialectOf } from '../db/connect.ts';
 import { isScoped, type BatchScope } from '../config/scope.ts';
 import { Outcome, type Reason } from '../outcomes.ts';
 import type { CheckedSource } from '../config/sources.ts';
-import type { Batch, BatchKind, LedgerRecord, MediaFingerprint, StoreMode } from './types.ts';
+import type { Batch, BatchKind, LedgerRecord, MediaFingerprint, StoreMode, WindowRecord } from './types.ts';
 
 /** How the ledger's rows read back into objects, on every dialect (dates as Date, numbers as numbers). */
 export type Row = Record<string, unknown>;
@@ -32,13 +32,25 @@ export function toBatch(r: Row): Batch {
   };
 }
 
-export function toRecord(r: Row): LedgerRecord {
+/** The columns a window record is read from (a job and the window's cursor need no more). */
+export const WINDOW_COLUMNS = ['id', 'batch_id', 'source_table', 'source_column', 'pk', 'priority', 'attempts', 'updated_at'] as const;
+
+export function toWindowRecord(r: Row): WindowRecord {
   return {
     id: Number(r.id),
     batchId: Number(r.batch_id),
     table: String(r.source_table),
     column: String(r.source_column),
     pk: String(r.pk),
+    priority: Number(r.priority ?? 0),
+    attempts: Number(r.attempts ?? 0),
+    updatedAt: date(r.updated_at)!,
+  };
+}
+
+export function toRecord(r: Row): LedgerRecord {
+  return {
+    ...toWindowRecord(r),
     outcome: String(r.outcome) as Outcome,
     reason: str(r.reason) as Reason | undefined,
     detail: str(r.detail),
@@ -47,11 +59,8 @@ export function toRecord(r: Row): LedgerRecord {
     publicId: str(r.public_id),
     etag: str(r.etag),
     bytes: num(r.bytes),
-    attempts: Number(r.attempts ?? 0),
-    priority: Number(r.priority ?? 0),
     tagged: r.tagged == null ? undefined : Boolean(r.tagged),
     refs: str(r.refs),
-    updatedAt: date(r.updated_at)!,
     finishedAt: date(r.finished_at),
     rolledBackAt: date(r.rolled_back_at),
   };
