@@ -5,7 +5,8 @@ import { dialectOf } from '../db/connect.ts';
 /**
  * The ledger's schema, versioned with knex's migrator. Names start with `media_migrate_` so they cannot
  * collide with a Django app's tables (which are `<app_label>_<model>`), and the migrations list lives
- * in code so it works the same from a clone, an npm install or a Docker image.
+ * in code so it works the same from a clone, an npm install or a Docker image. One piece: the schema's
+ * history, appended to and never edited, beside the one function that applies it.
  */
 export const BATCHES = 'media_migrate_batches';
 export const RECORDS = 'media_migrate_records';
