@@ -3,8 +3,8 @@ import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
 import { enqueueBatch } from '../pipeline/producer.ts';
 import { openDatabase, openQueue } from '../pipeline/services.ts';
 import { println, type CommandIO } from './io.ts';
-import { resumedBatch } from './resume.ts';
-import { batchSpec, refuseWrongMediaRoot, setup } from './setup.ts';
+import { batchToRun } from './resume.ts';
+import { setup } from './setup.ts';
 
 export interface EnqueueCommandOptions extends ScopeOptions {
   from?: string | undefined;
@@ -28,10 +28,7 @@ export async function enqueueCommand(opts: EnqueueCommandOptions, io: CommandIO)
     if (opts.stage && opts.dryRun) throw new ExitError(2, '--stage: a stage batch writes no row already; drop --dry-run');
     // A batch asked for by id is resumed as it was recorded (its sources, scope and settings).
     const mediaRoot = 'mediaRoot' in config ? (config.mediaRoot as string) : undefined;
-    const spec =
-      opts.batch !== undefined
-        ? await resumedBatch(ledger, opts.batch, opts, 'enqueue')
-        : await refuseWrongMediaRoot({ db, ledger }, await batchSpec(db, config, { ...opts, kind: opts.stage ? 'stage' : 'migrate' }), mediaRoot, opts);
+    const spec = await batchToRun({ db, ledger }, config, mediaRoot, opts, 'enqueue', opts.stage ? 'stage' : 'migrate');
     const { queue, connection } = await openQueue(config.redis, config.upload, res, logger, name);
     const window = { size: config.redis.window, inFlightMs: config.upload.lockDurationMs };
     const r = await enqueueBatch({ db, ledger, queue, redis: connection, logger, window, mediaRoot }, spec, { batchId: opts.batch });

@@ -3,7 +3,7 @@ import type { Ledger } from '../ledger/ledger.ts';
 import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
 import { startUploader } from '../pipeline/open-uploader.ts';
 import { println, type CommandIO } from './io.ts';
-import { batchSpec, refuseWrongMediaRoot, setup } from './setup.ts';
+import { setup } from './setup.ts';
 
 export interface MigrateOptions extends ScopeOptions {
   from?: string | undefined;
@@ -43,15 +43,11 @@ export async function migrateCommand(opts: MigrateOptions, io: CommandIO): Promi
     // Redis and the database open side by side with it: a newcomer waits for the slowest, not the sum.
     // A dry run uploads nothing, but a wrong secret is still worth knowing before the real one.
     const { uploader } = await startUploader(config.cloudinary, config.upload, res);
-    const [{ openDatabase, openPipeline, settleAll }, { runBatch }, { createProgress }, { nothingFoundLine, runJson, unfinishedRun }, { resumedBatch }] =
+    const [{ openDatabase, openPipeline, settleAll }, { runBatch }, { createProgress }, { nothingFoundLine, runJson, unfinishedRun }, { batchToRun }] =
       await Promise.all([import('../pipeline/services.ts'), import('../pipeline/run-batch.ts'), import('./progress.ts'), import('./run-end.ts'), import('./resume.ts')]);
     const opening = openDatabase(config.database, res, logger);
     // A batch asked for by id runs as it was recorded (its sources, scope and settings).
-    const spec = opening.then((database) =>
-      opts.batch !== undefined
-        ? resumedBatch(database.ledger, opts.batch, opts, 'migrate')
-        : batchSpec(database.db, config, opts).then((s) => refuseWrongMediaRoot(database, s, config.mediaRoot, opts)),
-    );
+    const spec = opening.then((database) => batchToRun(database, config, config.mediaRoot, opts, 'migrate', 'migrate'));
     const [batchSpecOrResumed, deps] = await settleAll([spec, openPipeline(config, res, logger, { database: opening, uploader })] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(

@@ -1,8 +1,11 @@
 import { resolve } from 'node:path';
 import { ConfigError, ExitError } from '../errors.ts';
-import type { Batch, Ledger } from '../ledger/ledger.ts';
+import type { Knex } from 'knex';
+import type { Config } from '../config/config.ts';
+import type { Batch, BatchKind, BatchSpec, Ledger } from '../ledger/ledger.ts';
 import { applyOnly, describeScope, scopeFrom, type ScopeOptions } from '../config/scope.ts';
 import { loadSourcesFile, type Source } from '../config/sources.ts';
+import { batchSpec, refuseWrongMediaRoot } from './setup.ts';
 
 /**
  * `migrate --batch N`, `stage --batch N` and `enqueue --batch N` resume a batch as it was recorded:
@@ -24,6 +27,22 @@ export interface ResumeOptions extends ScopeOptions {
 
 /** Which command resumes: `migrate` and `stage` each run their own kind; `enqueue` either. */
 export type ResumingCommand = 'migrate' | 'stage' | 'enqueue';
+
+/**
+ * What `migrate`, `stage` and `enqueue` run: the batch `--batch N` asks for, as it was recorded, or a
+ * new one from the flags, refused when none of its first files is under MEDIA_ROOT.
+ */
+export async function batchToRun(
+  database: { db: Knex; ledger: Ledger },
+  config: Config<'database'>,
+  mediaRoot: string | undefined,
+  opts: ResumeOptions & { batch?: number | undefined; allowMissing?: boolean | undefined },
+  command: ResumingCommand,
+  kind: BatchKind,
+): Promise<BatchSpec> {
+  if (opts.batch !== undefined) return resumedBatch(database.ledger, opts.batch, opts, command);
+  return refuseWrongMediaRoot(database, await batchSpec(database.db, config, { ...opts, kind }), mediaRoot, opts);
+}
 
 export async function resumedBatch(ledger: Ledger, batchId: number, opts: ResumeOptions, command: ResumingCommand): Promise<Batch> {
   const batch = await ledger.batches.get(batchId);

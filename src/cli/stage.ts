@@ -3,7 +3,7 @@ import { nothingFound, Outcome, stagedLine } from '../outcomes.ts';
 import { describeScope, isScoped, type ScopeOptions } from '../config/scope.ts';
 import { startUploader } from '../pipeline/open-uploader.ts';
 import { println, type CommandIO } from './io.ts';
-import { batchSpec, refuseWrongMediaRoot, setup } from './setup.ts';
+import { setup } from './setup.ts';
 
 export interface StageOptions extends ScopeOptions {
   from?: string | undefined;
@@ -27,15 +27,11 @@ export async function stageCommand(opts: StageOptions, io: CommandIO): Promise<n
   try {
     // The credentials check first, then the rest while it travels (see migrate).
     const { uploader } = await startUploader(config.cloudinary, config.upload, res);
-    const [{ openDatabase, openPipeline, settleAll }, { runBatch }, { createProgress }, { nothingFoundLine, runJson, unfinishedRun }, { resumedBatch }] =
+    const [{ openDatabase, openPipeline, settleAll }, { runBatch }, { createProgress }, { nothingFoundLine, runJson, unfinishedRun }, { batchToRun }] =
       await Promise.all([import('../pipeline/services.ts'), import('../pipeline/run-batch.ts'), import('./progress.ts'), import('./run-end.ts'), import('./resume.ts')]);
     const opening = openDatabase(config.database, res, logger);
     // A batch asked for by id runs as it was recorded (its sources, scope and settings).
-    const asked = opening.then((database) =>
-      opts.batch !== undefined
-        ? resumedBatch(database.ledger, opts.batch, opts, 'stage')
-        : batchSpec(database.db, config, { ...opts, kind: 'stage' }).then((s) => refuseWrongMediaRoot(database, s, config.mediaRoot, opts)),
-    );
+    const asked = opening.then((database) => batchToRun(database, config, config.mediaRoot, opts, 'stage', 'stage'));
     const [spec, deps] = await settleAll([asked, openPipeline(config, res, logger, { database: opening, uploader })] as const);
     const progress = createProgress({ isTTY: io.isTTY, stream: io.stderr, logger });
     const result = await runBatch(deps, spec, {
