@@ -81,7 +81,7 @@ export class Records {
     await this.db(RECORDS)
       .where({ id })
       .whereIn('outcome', OPEN)
-      .update({ ...attemptColumns(fields), attempts: this.db.raw('attempts + 1'), updated_at: this.db.fn.now() });
+      .update({ attempts: this.db.raw('attempts + 1'), updated_at: this.db.fn.now(), ...attemptColumns(fields) });
   }
 
   /**
@@ -115,7 +115,7 @@ export class Records {
   async finish(db: Knex, id: number, f: Finish, opts: { evenIfDecided?: boolean } = {}): Promise<boolean> {
     const q = db(RECORDS).where({ id });
     if (!opts.evenIfDecided) q.whereIn('outcome', OPEN);
-    const n = await q.update({ ...finishColumns(f), updated_at: db.fn.now(), finished_at: db.fn.now() });
+    const n = await q.update({ updated_at: db.fn.now(), finished_at: db.fn.now(), ...finishColumns(f) });
     return n > 0;
   }
 

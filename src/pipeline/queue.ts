@@ -27,7 +27,8 @@ import type { RecordJobResult } from '../records/record-steps.ts';
 export type RecordQueue = Queue<RecordJobData, RecordJobResult>;
 
 export function toJobData(ref: RecordRef, ledgerId?: string): RecordJobData {
-  return { ...(ledgerId !== undefined ? { l: ledgerId } : {}), b: ref.batchId, t: ref.table, c: ref.column, pk: ref.pk };
+  const { batchId: b, table: t, column: c, pk } = ref;
+  return ledgerId !== undefined ? { l: ledgerId, b, t, c, pk } : { b, t, c, pk };
 }
 
 export function fromJobData(d: RecordJobData): RecordRef {
