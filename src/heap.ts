@@ -27,13 +27,13 @@ export function keepHeapSmall({ settleMs = 1_000 }: { settleMs?: number } = {}):
   setFlagsFromString('--heap-growing-percent=30');
   const observer = new PerformanceObserver(() => {
     const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? YOUNG_GENERATION_BYTES;
-    if (young < YOUNG_GENERATION_BYTES) {
-      setFlagsFromString('--semi-space-growth-factor=2');
-      return;
-    }
+    if (young < YOUNG_GENERATION_BYTES) return;
     setFlagsFromString('--semi-space-growth-factor=1');
     observer.disconnect();
   });
   // unref: a command that is done must not wait for its heap's policy.
-  setTimeout(() => observer.observe({ entryTypes: ['gc'] }), settleMs).unref();
+  setTimeout(() => {
+    setFlagsFromString('--semi-space-growth-factor=2');
+    observer.observe({ entryTypes: ['gc'] });
+  }, settleMs).unref();
 }
